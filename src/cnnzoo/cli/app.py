@@ -1,0 +1,46 @@
+"""The typer application and the one way commands report bad input."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="cnnzoo",
+    help="The classic CNNs, faithful to their papers: list, analyse, train, evaluate, export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2, no traceback."""
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with status 2."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def parse_shape(text: str, *, name: str = "--input") -> tuple[int, ...]:
+    """``"3x224x224"`` → ``(3, 224, 224)``; a clear error for anything else."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        fail(f"{name} must look like 3x224x224 (channels x height x width); got {text!r}")
+    if len(dims) != 3 or any(d <= 0 for d in dims):
+        fail(f"{name} must be three positive integers C x H x W, e.g. 3x224x224; got {text!r}")
+    return dims
+
+
+@app.callback()
+def _root() -> None:
+    """The classic CNNs, faithful to their papers: list, analyse, train, evaluate, export."""

@@ -1,0 +1,206 @@
+"""The model registry: one small dictionary from names to builders.
+
+Each entry carries the facts a user (and the test suite) needs next to the
+builder: which paper it comes from, the input it was designed for, the smallest
+input it accepts, and the parameter and multiply-accumulate counts the paper
+prints (copied from ``shared/REFERENCE.md``). ``tests/models/test_registry_models.py``
+builds every entry and checks our counts against those numbers.
+
+    >>> import cnnzoo
+    >>> cnnzoo.list_models("lenet*")
+    ['lenet5']
+    >>> m = cnnzoo.create("lenet5", num_classes=10)
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from torch import nn
+
+__all__ = [
+    "ModelInfo",
+    "ReferenceCount",
+    "create",
+    "get_model_info",
+    "list_models",
+    "parse_count",
+    "register_model",
+]
+
+_SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
+
+
+@dataclass(frozen=True)
+class ReferenceCount:
+    """A count as a paper prints it, with the tolerance that printing implies.
+
+    ``"25.6M"`` means 25.6 million to within half of the last printed digit
+    (±0.05M); ``"61,706"`` is exact. ``rtol`` overrides the printed precision
+    where a paper's own tables disagree with its text (stated in the entry).
+    """
+
+    text: str
+    value: float
+    tol: float
+
+    def matches(self, count: float) -> bool:
+        return abs(count - self.value) <= self.tol + 1e-9 * self.value
+
+
+def parse_count(text: str, rtol: float | None = None) -> ReferenceCount:
+    """Parse ``"25.6M"``, ``"61,706"``, ``"0.72G"`` or ``"569M"`` into value and tolerance."""
+    s = text.strip().replace(",", "").replace("~", "").replace("≈", "")
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?\s*([KMGB]?)", s)
+    if not m:
+        raise ValueError(f"cannot read the count {text!r}; expected e.g. '25.6M', '61,706', '1.5G'")
+    whole, frac, suffix = m.group(1), m.group(2) or "", m.group(3)
+    scale = _SUFFIX[suffix]
+    value = float(f"{whole}.{frac}" if frac else whole) * scale
+    if rtol is not None:
+        tol = rtol * value
+    elif suffix == "" and not frac:
+        tol = 0.0
+    else:
+        tol = 0.5 * 10 ** (-len(frac)) * scale
+    return ReferenceCount(text, value, tol)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about a model besides how to build it.
+
+    Attributes:
+        name: registry name, lower case (``"resnet50"``).
+        builder: function ``(**kwargs) -> nn.Module``.
+        family: family name as the literature uses it (``"ResNet"``).
+        paper: short citation, e.g. ``"He et al. 2016, arXiv:1512.03385"``.
+        year: publication year.
+        input_size: the ``(C, H, W)`` the paper trains at.
+        min_size: smallest square side the model accepts (``None``: not checked).
+        params: parameter count the paper prints, with its precision.
+        macs: multiply-accumulates the paper prints, at ``input_size``.
+        defaults: keyword arguments under which ``params``/``macs`` hold
+            (e.g. ``{"aux_logits": False}``).
+        test_size: a small ``(C, H, W)`` used by the test suite's forward and
+            backward pass; defaults to ``(C, min_size, min_size)``.
+        task: ``"classification"`` (output ``(N, num_classes)``) or
+            ``"segmentation"`` (output ``(N, num_classes, H', W')``).
+        no_reference: why a model has no printed parameter count, if it has none.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    family: str
+    paper: str
+    year: int
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    min_size: int | None = None
+    params: ReferenceCount | None = None
+    macs: ReferenceCount | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    test_size: tuple[int, int, int] | None = None
+    task: str = "classification"
+    no_reference: str | None = None
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+def register_model(
+    *,
+    family: str,
+    paper: str,
+    year: int,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    min_size: int | None = None,
+    params: str | None = None,
+    params_rtol: float | None = None,
+    macs: str | None = None,
+    macs_rtol: float | None = None,
+    defaults: dict[str, Any] | None = None,
+    test_size: tuple[int, int, int] | None = None,
+    task: str = "classification",
+    no_reference: str | None = None,
+    name: str | None = None,
+) -> Callable[[F], F]:
+    """Register a model builder under its function name (or ``name``).
+
+    ``params`` and ``macs`` are the numbers from ``shared/REFERENCE.md`` as the
+    paper prints them (``"25.6M"``, ``"3.8G"``); the test suite checks our count
+    to that precision, or to ``params_rtol``/``macs_rtol`` where given.
+    """
+
+    def decorator(fn: F) -> F:
+        key = name or fn.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model {key!r} is registered twice")
+        _REGISTRY[key] = ModelInfo(
+            name=key,
+            builder=fn,
+            family=family,
+            paper=paper,
+            year=year,
+            input_size=input_size,
+            min_size=min_size,
+            params=parse_count(params, params_rtol) if params else None,
+            macs=parse_count(macs, macs_rtol) if macs else None,
+            defaults=dict(defaults or {}),
+            test_size=test_size,
+            task=task,
+            no_reference=no_reference,
+        )
+        return fn
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    # Importing the models package registers every model file in it.
+    from cnnzoo import models  # noqa: F401
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted registry names matching a shell-style ``pattern`` (``"resnet*"``)."""
+    _ensure_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern.lower()))
+
+
+def _unknown(name: str) -> ValueError:
+    close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=5, cutoff=0.5)
+    prefix = [n for n in sorted(_REGISTRY) if n.startswith(name.lower()[:4])][:5]
+    hints = close or prefix
+    msg = f"unknown model {name!r}"
+    if hints:
+        msg += f"; did you mean: {', '.join(hints)}?"
+    msg += " (`cnnzoo list` shows all names)"
+    return ValueError(msg)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """The registry entry of ``name``; a ``ValueError`` with close names if unknown."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise _unknown(name) from None
+
+
+def create(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model: ``create("resnet50", num_classes=10, in_chans=1)``.
+
+    Keyword arguments go to the builder (``num_classes``, ``in_chans`` and the
+    paper's own knobs). The model keeps its name and keyword arguments in
+    ``model.cnnzoo_spec`` so that checkpoints can rebuild it.
+    """
+    info = get_model_info(name)
+    model = info.builder(**kwargs)
+    model.cnnzoo_spec = {"name": name, "kwargs": dict(kwargs)}  # type: ignore[assignment]
+    return model
