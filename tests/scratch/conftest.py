@@ -1,0 +1,28 @@
+"""Shared by the NumPy-engine tests: torch (float64 autograd) as the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+TOL = 1e-10  # float64 forward and backward against torch's autograd
+
+
+def torch_reference(fn, *arrays, dout: np.ndarray | None = None, seed: int = 0):
+    """Run ``fn`` on float64 tensors; return ``(out, dout, grads)`` with one grad per float array."""
+    tensors = [
+        torch.tensor(a, requires_grad=True) if np.asarray(a).dtype.kind == "f" else torch.tensor(a)
+        for a in arrays
+    ]
+    out = fn(*tensors)
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(tuple(out.shape))
+    out.backward(torch.tensor(dout, dtype=out.dtype))
+    grads = [t.grad.numpy() if t.grad is not None else None for t in tensors]
+    return out.detach().numpy(), dout, grads
+
+
+@pytest.fixture(scope="session")
+def torch_ref():
+    return torch_reference
