@@ -1,0 +1,261 @@
+"""Inception-v4, Inception-ResNet-v1 and Inception-ResNet-v2.
+
+C. Szegedy, S. Ioffe, V. Vanhoucke, A. Alemi, "Inception-v4, Inception-ResNet
+and the Impact of Residual Connections on Learning", AAAI 2017, arXiv:1602.07261.
+
+Reproduces figures 9 (Inception-v4) and 15 (Inception-ResNet), at 299×299:
+
+=================  ==============  =====================  =====================
+stage              Inception-v4    Inception-ResNet-v1    Inception-ResNet-v2
+=================  ==============  =====================  =====================
+stem → 35×35       fig. 3, 384     fig. 14, 256           fig. 3, 384
+35×35 blocks       4 × A (fig. 4)  5 × IR-A (fig. 10)     5 × IR-A (fig. 16)
+Reduction-A        k,l,m,n = 192, 224, 256, 384 / 192, 192, 256, 384 / 256, 256, 384, 384
+17×17 blocks       7 × B (fig. 5)  10 × IR-B (fig. 11)    10 × IR-B (fig. 17)
+Reduction-B        fig. 8, 1536    fig. 12, 1792          fig. 18, 2144
+8×8 blocks         3 × C (fig. 6)  5 × IR-C (fig. 13)     5 × IR-C (fig. 19)
+head               average pooling, dropout (keep 0.8), fully connected, softmax
+=================  ==============  =====================  =====================
+
+Parameters: Inception-v4 42,679,816 (42.7M), Inception-ResNet-v1 22,756,328.
+The paper prints no parameter counts; the ~21.6M that secondary sources give
+for Inception-ResNet-v1 is 5% below what its figures add up to, and we follow
+the figures.
+
+Inception-ResNet-v2: the figures and the authors' released network differ.
+
+* ``layout="paper"`` (the default) is figure 15 as printed: the Inception-v4
+  stem, 5/10/5 residual blocks. Two widths in the figures cannot be right as
+  printed (figure 17 closes with 1154 channels where Reduction-A hands over
+  384 + 384 + 384 = 1152; figure 19 with 2048 where Reduction-B hands over
+  2144); a residual block must return its input width, so we use 1152 and
+  2144. 32,433,928 parameters.
+* ``layout="released"`` is the authors' TF-slim network, behind every published
+  checkpoint and the 55.8M count quoted everywhere (55,843,464 here): an
+  Inception-v3-style stem with a 320-channel "Mixed_5b" block, 10/20/10
+  residual blocks at widths 320/1088/2080, no ReLU after the last block, and a
+  1×1 convolution to 1536 channels before the pooling.
+
+Residual scaling (§3.3, ``residual_scale``): each residual is multiplied by a
+constant before it is added, to keep very wide residual Inception networks from
+"dying"; the paper uses 0.1–0.3, and we default to the released code's 0.17
+(35×35), 0.10 (17×17) and 0.20 (8×8).
+
+Initialisation: the paper does not say; the authors' TF-slim code uses slim's
+default, Glorot-uniform weights and zero biases, and so do we.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from cnnzoo.layers.inception_v4_blocks import (
+    InceptionA,
+    InceptionB,
+    InceptionC,
+    InceptionResNetA,
+    InceptionResNetB,
+    InceptionResNetC,
+    InceptionResNetReductionB,
+    InceptionResNetV1Stem,
+    InceptionResNetV2ReleasedStem,
+    InceptionV4Stem,
+    ReductionA,
+    ReductionB,
+    conv,
+)
+from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.registry import register_model
+
+__all__ = ["InceptionResNet", "InceptionV4", "inception_resnet_v1", "inception_resnet_v2", "inception_v4"]
+
+# The smallest input every stride-2 valid convolution of the stems and the two
+# reductions still accepts (the feature map reaches 1×1 at the 8×8 stage).
+MIN_SIZE = 75
+
+
+def _init_glorot(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class _Head(nn.Sequential):
+    """Global average pooling (the paper's 8×8 pooling at 299), dropout, fully connected."""
+
+    def __init__(self, in_chans: int, num_classes: int, drop_rate: float) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.dropout = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(in_chans, num_classes)
+
+
+class InceptionV4(nn.Module):
+    """Inception-v4 (figure 9): ``(N, in_chans, 299, 299) -> (N, num_classes)``.
+
+    Any input of at least 75×75 works; the head pools globally, which is the
+    paper's 8×8 average pooling at 299×299.
+
+    Args:
+        num_classes: classifier outputs.
+        in_chans: input channels.
+        drop_rate: dropout before the classifier (the paper keeps 0.8).
+    """
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2) -> None:
+        super().__init__()
+        self.in_chans = in_chans
+        self.stem = InceptionV4Stem(in_chans)
+        self.stage_a = nn.Sequential(*[InceptionA(384) for _ in range(4)])
+        self.reduction_a = ReductionA(384, k=192, l=224, m=256, n=384)
+        self.stage_b = nn.Sequential(*[InceptionB(1024) for _ in range(7)])
+        self.reduction_b = ReductionB(1024)
+        self.stage_c = nn.Sequential(*[InceptionC(1536) for _ in range(3)])
+        self.head = _Head(1536, num_classes, drop_rate)
+        _init_glorot(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input_size(x, MIN_SIZE, "inception_v4", self.in_chans)
+        x = self.stage_a(self.stem(x))  # N x 384 x 35 x 35
+        x = self.stage_b(self.reduction_a(x))  # N x 1024 x 17 x 17
+        x = self.stage_c(self.reduction_b(x))  # N x 1536 x 8 x 8
+        return self.head(x)
+
+
+def _scales(residual_scale: float | tuple[float, float, float]) -> tuple[float, float, float]:
+    if isinstance(residual_scale, (int, float)):
+        return (float(residual_scale),) * 3
+    scales = tuple(float(s) for s in residual_scale)
+    if len(scales) != 3:
+        raise ValueError(
+            f"residual_scale must be one number or three (35×35, 17×17, 8×8 blocks); got {residual_scale!r}"
+        )
+    return scales  # type: ignore[return-value]
+
+
+class InceptionResNet(nn.Module):
+    """Inception-ResNet-v1/v2 (figure 15): ``(N, in_chans, 299, 299) -> (N, num_classes)``.
+
+    Any input of at least 75×75 works; the head pools globally.
+
+    Args:
+        version: 1 or 2.
+        num_classes: classifier outputs.
+        in_chans: input channels.
+        layout: ``"paper"`` (figure 15) or, for v2 only, ``"released"`` (the
+            authors' TF-slim network; see the module docstring).
+        residual_scale: factor on each residual before the addition, one
+            number or one per stage (35×35, 17×17, 8×8).
+        drop_rate: dropout before the classifier (the paper keeps 0.8).
+    """
+
+    def __init__(
+        self,
+        version: int = 2,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        layout: str = "paper",
+        residual_scale: float | tuple[float, float, float] = (0.17, 0.10, 0.20),
+        drop_rate: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if version not in (1, 2):
+            raise ValueError(f"Inception-ResNet version must be 1 or 2; got {version!r}")
+        if layout not in ("paper", "released") or (version == 1 and layout != "paper"):
+            allowed = "'paper' or 'released'" if version == 2 else "'paper'"
+            raise ValueError(f"inception_resnet_v{version}: layout must be {allowed}; got {layout!r}")
+        sa, sb, sc = _scales(residual_scale)
+        self.in_chans = in_chans
+        self.name = f"inception_resnet_v{version}"
+        final: nn.Module = nn.Identity()
+        if version == 1:
+            self.stem: nn.Module = InceptionResNetV1Stem(in_chans)
+            c, (ra, rb, rc) = 256, (5, 10, 5)
+            tower, widths_b, widths_c = (32, 32), (128, 128, 128, 128), (192, 192)
+            kl_mn, red_b = (192, 192, 256, 384), (384, 256, 256)
+        else:
+            if layout == "paper":
+                self.stem = InceptionV4Stem(in_chans)
+                c, (ra, rb, rc) = 384, (5, 10, 5)
+            else:
+                self.stem = InceptionResNetV2ReleasedStem(in_chans)
+                c, (ra, rb, rc) = 320, (10, 20, 10)
+            tower, widths_b, widths_c = (48, 64), (192, 128, 160, 192), (224, 256)
+            kl_mn, red_b = (256, 256, 384, 384), (384, 288, 320)
+        self.stage_a = nn.Sequential(*[InceptionResNetA(c, tower, sa) for _ in range(ra)])
+        self.reduction_a = ReductionA(c, *kl_mn)
+        c = self.reduction_a.out_chans
+        self.stage_b = nn.Sequential(*[InceptionResNetB(c, widths_b, sb) for _ in range(rb)])
+        self.reduction_b = InceptionResNetReductionB(c, *red_b)
+        c = self.reduction_b.out_chans
+        blocks_c = [InceptionResNetC(c, widths_c, sc) for _ in range(rc - 1)]
+        if layout == "released":
+            blocks_c.append(InceptionResNetC(c, widths_c, 1.0, act=False))
+            final = conv(c, 1536, 1)
+            c_head = 1536
+        else:
+            blocks_c.append(InceptionResNetC(c, widths_c, sc))
+            c_head = c
+        self.stage_c = nn.Sequential(*blocks_c)
+        self.final_conv = final
+        self.head = _Head(c_head, num_classes, drop_rate)
+        _init_glorot(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input_size(x, MIN_SIZE, self.name, self.in_chans)
+        x = self.stage_a(self.stem(x))  # N x 256 (v1) / 384 (v2) x 35 x 35
+        x = self.stage_b(self.reduction_a(x))  # N x 896 / 1152 x 17 x 17
+        x = self.stage_c(self.reduction_b(x))  # N x 1792 / 2144 x 8 x 8
+        return self.head(self.final_conv(x))
+
+
+@register_model(
+    family="Inception",
+    paper="Szegedy et al. 2017, arXiv:1602.07261",
+    year=2017,
+    input_size=(3, 299, 299),
+    min_size=MIN_SIZE,
+    params="42.7M",
+    macs="12.3G",
+)
+def inception_v4(**kwargs) -> InceptionV4:
+    """Inception-v4 (figure 9): 42.7M parameters, 12.3G MACs at 299×299."""
+    return InceptionV4(**kwargs)
+
+
+@register_model(
+    family="Inception",
+    paper="Szegedy et al. 2017, arXiv:1602.07261",
+    year=2017,
+    input_size=(3, 299, 299),
+    min_size=MIN_SIZE,
+    params="~21.6M",
+    # The paper prints no count; REFERENCE.md's "~21.6M" is a secondary
+    # estimate, and figures 10–14 add up to 22.76M (5.4% more).
+    params_rtol=0.06,
+    macs="~5.8G",
+    # Likewise a secondary estimate; the figures give 6.21G (7% more).
+    macs_rtol=0.08,
+)
+def inception_resnet_v1(**kwargs) -> InceptionResNet:
+    """Inception-ResNet-v1 (figures 10–15): about Inception-v3's cost."""
+    return InceptionResNet(version=1, **kwargs)
+
+
+@register_model(
+    family="Inception",
+    paper="Szegedy et al. 2017, arXiv:1602.07261",
+    year=2017,
+    input_size=(3, 299, 299),
+    min_size=MIN_SIZE,
+    params="55.8M",
+    macs="13.2G",
+    # 55.8M and 13.2G are the authors' released network, not figure 15 as printed.
+    defaults={"layout": "released"},
+)
+def inception_resnet_v2(**kwargs) -> InceptionResNet:
+    """Inception-ResNet-v2: figure 15 (``layout="paper"``) or the released network (55.8M)."""
+    return InceptionResNet(version=2, **kwargs)
