@@ -1,0 +1,61 @@
+"""Detection primitives: boxes, anchors, box coding, NMS, RoI pooling, SPP.
+
+Signatures follow torchvision's (``box_iou``, ``nms``, ``batched_nms``,
+``roi_pool``, ``roi_align``), so code moves both ways; boxes are
+``(x1, y1, x2, y2)``.
+
+    >>> from cnnzoo.detection import box_iou, nms
+"""
+
+from cnnzoo.detection.anchors import (
+    ANCHOR_STDS,
+    anchor_shapes,
+    assign_anchor_to_bbox,
+    grid_anchors,
+    multibox_prior,
+    multibox_target,
+)
+from cnnzoo.detection.box_coder import decode_boxes, encode_boxes
+from cnnzoo.detection.boxes import (
+    box_area,
+    box_center_to_corner,
+    box_convert,
+    box_corner_to_center,
+    box_iou,
+    check_boxes,
+    clip_boxes_to_image,
+    generalized_box_iou,
+)
+from cnnzoo.detection.nms import batched_nms, nms, nms_reference, soft_nms, soft_nms_reference
+from cnnzoo.detection.roi import RoIAlign, RoIPool, roi_align, roi_pool
+from cnnzoo.detection.spp import SpatialPyramidPooling, spatial_pyramid_pool
+
+__all__ = [
+    "ANCHOR_STDS",
+    "RoIAlign",
+    "RoIPool",
+    "SpatialPyramidPooling",
+    "anchor_shapes",
+    "assign_anchor_to_bbox",
+    "batched_nms",
+    "box_area",
+    "box_center_to_corner",
+    "box_convert",
+    "box_corner_to_center",
+    "box_iou",
+    "check_boxes",
+    "clip_boxes_to_image",
+    "decode_boxes",
+    "encode_boxes",
+    "generalized_box_iou",
+    "grid_anchors",
+    "multibox_prior",
+    "multibox_target",
+    "nms",
+    "nms_reference",
+    "roi_align",
+    "roi_pool",
+    "soft_nms",
+    "soft_nms_reference",
+    "spatial_pyramid_pool",
+]
