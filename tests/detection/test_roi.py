@@ -94,8 +94,8 @@ def test_roi_align_gradients_finite_differences():
     inp = torch.randn(2, 2, 6, 7, dtype=torch.float64, requires_grad=True)
     rois = torch.tensor([[0, 0.5, 0.7, 4.2, 5.1], [1, -1.0, 2.0, 3.5, 6.5]], dtype=torch.float64)
     for aligned in (False, True):
-        assert torch.autograd.gradcheck(lambda x: roi_align(x, rois, 2, 1.0, 2, aligned), (inp,))
-        assert torch.autograd.gradcheck(lambda x: roi_align(x, rois, 3, 1.0, -1, aligned), (inp,))
+        assert torch.autograd.gradcheck(lambda x, a=aligned: roi_align(x, rois, 2, 1.0, 2, a), (inp,))
+        assert torch.autograd.gradcheck(lambda x, a=aligned: roi_align(x, rois, 3, 1.0, -1, a), (inp,))
 
 
 def test_roi_pool_hand_cases_and_c_rounding():
