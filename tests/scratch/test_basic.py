@@ -21,7 +21,7 @@ def test_linear_matches_torch(torch_ref, n, d_in, d_out, seed):
     ref, dout, grads_t = torch_ref(TF.linear, x, w, b)
     out, cache = F.linear_forward(x, w, b)
     assert rel_error(out, ref) < TOL
-    for ours, theirs in zip(F.linear_backward(dout, cache), grads_t):
+    for ours, theirs in zip(F.linear_backward(dout, cache), grads_t, strict=True):
         assert rel_error(ours, theirs) < TOL
 
 

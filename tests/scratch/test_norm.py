@@ -92,7 +92,7 @@ def test_layernorm_matches_torch(torch_ref, data):
     ref, dout, grads_t = torch_ref(lambda x, g, b: TF.layer_norm(x, x.shape[1:], g, b), x, g, b)
     out, cache = F.layernorm_forward(x, g, b)
     assert rel_error(out, ref) < TOL
-    for ours, theirs in zip(F.layernorm_backward(dout, cache), grads_t):
+    for ours, theirs in zip(F.layernorm_backward(dout, cache), grads_t, strict=True):
         assert rel_error(ours, theirs) < TOL
 
 
@@ -106,7 +106,7 @@ def test_groupnorm_matches_torch(torch_ref, data, groups):
     ref, dout, grads_t = torch_ref(lambda x, g, b: TF.group_norm(x, groups, g, b), x, g, b)
     out, cache = F.groupnorm_forward(x, g, b, groups)
     assert rel_error(out, ref) < TOL
-    for ours, theirs in zip(F.groupnorm_backward(dout, cache), grads_t):
+    for ours, theirs in zip(F.groupnorm_backward(dout, cache), grads_t, strict=True):
         assert rel_error(ours, theirs) < TOL
 
 
@@ -118,7 +118,7 @@ def test_instancenorm_matches_torch(torch_ref, data):
     ref, dout, grads_t = torch_ref(lambda x, g, b: TF.instance_norm(x, weight=g, bias=b), x, g, b)
     out, cache = F.instancenorm_forward(x, g, b)
     assert rel_error(out, ref) < TOL
-    for ours, theirs in zip(F.instancenorm_backward(dout, cache), grads_t):
+    for ours, theirs in zip(F.instancenorm_backward(dout, cache), grads_t, strict=True):
         assert rel_error(ours, theirs) < TOL
 
 

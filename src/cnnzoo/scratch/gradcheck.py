@@ -112,7 +112,7 @@ def gradcheck(target, *inputs: np.ndarray, h: float = 1e-6, seed: int = 0, **kwa
     grads = backward(dout, cache)
     if not isinstance(grads, tuple):
         grads = (grads,)
-    for i, (arr, g) in enumerate(zip(inputs, grads)):
+    for i, (arr, g) in enumerate(zip(inputs, grads, strict=False)):
         if g is None or not isinstance(arr, np.ndarray) or arr.dtype != np.float64:
             continue
         num = numerical_gradient(lambda _: forward(*inputs, **kwargs)[0], arr, dout, h)
