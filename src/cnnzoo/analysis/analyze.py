@@ -1,0 +1,218 @@
+"""``cnnzoo.analyze``: shapes, parameters, MACs, receptive fields and memory of any module."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cnnzoo.analysis import receptive_field as rfm
+from cnnzoo.analysis.memory import SavedTensorMeter
+from cnnzoo.analysis.report import AnalysisReport, ReceptiveField
+from cnnzoo.analysis.trace import _RF, Tracer, _tensors
+
+__all__ = ["analyze", "check_input_size"]
+
+
+def check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
+    """``(C, H, W)`` (or ``(C, L)``, ``(C, D, H, W)``) as a tuple of positive ints; a ``ValueError`` otherwise."""
+    try:
+        dims = tuple(int(d) for d in input_size)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"input_size must be a sequence of integers (C, H, W), e.g. (3, 224, 224); got {input_size!r}"
+        ) from None
+    if len(dims) < 2 or any(d <= 0 for d in dims) or any(d != v for d, v in zip(dims, input_size)):
+        raise ValueError(
+            f"input_size must be positive integers C x H x W (at least one spatial dimension), "
+            f"e.g. (3, 224, 224); got {tuple(input_size)!r}"
+        )
+    return dims
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if not isinstance(e, ValueError) else text
+
+
+def _model_name(model: nn.Module) -> str:
+    spec = getattr(model, "cnnzoo_spec", None)
+    if isinstance(spec, dict) and "name" in spec:
+        return str(spec["name"])
+    return type(model).__name__
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def analyze(
+    model: nn.Module | str,
+    input_size: Sequence[int] | None = None,
+    *,
+    batch_size: int = 1,
+    **model_kwargs: Any,
+) -> AnalysisReport:
+    """Analyse ``model`` for one input of ``input_size`` ``(C, H, W)``, without real compute.
+
+    Args:
+        model: any ``nn.Module`` (its weights are not touched and nothing is
+            computed with them), or a registered name, built on the meta device
+            with the registry's ``defaults`` and ``model_kwargs``.
+        input_size: ``(C, H, W)``; for a registered name, defaults to the
+            entry's ``input_size``.
+        batch_size: batch dimension of the traced input (MACs and bytes scale with it).
+
+    Returns:
+        An :class:`~cnnzoo.analysis.report.AnalysisReport`.
+
+    Raises:
+        ValueError: a malformed ``input_size``, an input the model rejects (too
+            small), or a model that fails both on meta tensors and in a real forward.
+
+    Example::
+
+        >>> import cnnzoo
+        >>> r = cnnzoo.analyze(cnnzoo.create("lenet5"), (1, 32, 32))
+        >>> r.params, r.macs
+        (61706, 416520)
+    """
+    name: str
+    if isinstance(model, str):
+        from cnnzoo.registry import create, get_model_info
+
+        info = get_model_info(model)
+        name = model
+        kwargs = {**info.defaults, **model_kwargs}
+        if input_size is None:
+            input_size = info.input_size
+        with torch.device("meta"):
+            module = create(model, **kwargs)
+
+        def build_real() -> nn.Module:
+            return create(name, **kwargs)
+
+    elif isinstance(model, nn.Module):
+        if model_kwargs:
+            raise TypeError(f"unexpected keyword arguments {sorted(model_kwargs)} for a module")
+        module = model
+        name = _model_name(model)
+
+        def build_real() -> nn.Module:
+            if any(t.is_meta for t in _state(model)):
+                real = copy.deepcopy(model).to_empty(device="cpu")
+                for t in _state(real):
+                    if t.is_floating_point():
+                        t.data.zero_()
+                return real
+            return model
+
+    else:
+        raise TypeError(f"analyze() takes an nn.Module or a registered model name; got {type(model).__name__}")
+    if input_size is None:
+        raise ValueError("input_size is required for a module, e.g. analyze(model, (3, 224, 224))")
+    size = check_input_size(input_size)
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+
+    try:
+        return _trace(module, name, size, batch_size, meta=True)
+    except ValueError as e:
+        # The model's own check of its input (too small, wrong channels).
+        raise ValueError(f"{name} at input {'x'.join(map(str, size))}: {_one_line(e)}") from None
+    except Exception as meta_error:  # noqa: BLE001 - any failure on meta falls back
+        reason = _one_line(meta_error)
+    try:
+        report = _trace(build_real(), name, size, batch_size, meta=False)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(
+            f"cannot analyse {name} at input {'x'.join(map(str, size))}: {_one_line(e)}"
+        ) from None
+    report.fallback = f"real forward on the CPU (the meta-tensor pass failed: {reason})"
+    report.warnings.insert(0, f"fallback: {report.fallback}")
+    return report
+
+
+def _state(model: nn.Module) -> list[Tensor]:
+    return [*model.parameters(), *model.buffers()]
+
+
+def _trace(model: nn.Module, name: str, size: tuple[int, ...], batch_size: int, meta: bool) -> AnalysisReport:
+    params = list(model.parameters())
+    n_params = sum(p.numel() for p in params)
+    n_train = sum(p.numel() for p in params if p.requires_grad)
+    dtype = _float_dtype(model)
+    device = "meta" if meta else "cpu"
+
+    state = dict(model.named_parameters(remove_duplicate=False))
+    state.update(model.named_buffers(remove_duplicate=False))
+    swap: dict[str, Tensor] | None = None
+    if meta and not all(t.is_meta for t in state.values()):
+        # A real model: run it with meta stand-ins of its weights, so that
+        # nothing is computed and nothing real is touched.
+        swap = {
+            k: torch.empty_like(t, device="meta").requires_grad_(t.requires_grad)
+            for k, t in state.items()
+        }
+    weights = list(swap.values()) if swap is not None else list(state.values())
+
+    x = torch.zeros(batch_size, *size, dtype=dtype, device=device)
+    setattr(x, _RF, rfm.identity(len(size) - 1))
+    modes = []
+    for m in model.modules():
+        # Analyse in inference mode (the papers count without auxiliary heads
+        # and dropout); the flags are restored afterwards. Writing __dict__
+        # skips Module.__setattr__, which costs more than the flag.
+        modes.append((m, m.training))
+        m.__dict__["training"] = False
+    tracer = Tracer(model, len(size) - 1)
+    meter = SavedTensorMeter(exclude=weights)
+    try:
+        with torch.enable_grad(), meter, tracer:
+            if swap is not None:
+                out = torch.func.functional_call(model, swap, (x,), strict=False)
+            else:
+                out = model(x)
+    finally:
+        tracer.remove_hooks()
+        for m, training in modes:
+            m.__dict__["training"] = training
+
+    rows = tracer.rows
+    root = rows[0]
+    layers = rows[1:] if root.kind == "container" else rows
+    outs = list(_tensors(out))
+    rf: ReceptiveField | None = getattr(outs[0], _RF, None) if outs else None
+    warnings = list(tracer.warnings)
+    if tracer.unknown:
+        warnings.append(
+            "ops without a counting rule (not counted): "
+            + ", ".join(f"{op} in {', '.join(where[:3])}" for op, where in tracer.unknown.items())
+        )
+    if tracer.fallback_ops:
+        warnings.append(
+            "ops without a meta kernel, run once on zeros on the CPU: " + ", ".join(tracer.fallback_ops)
+        )
+    return AnalysisReport(
+        model=name,
+        input_size=size,
+        batch_size=batch_size,
+        layers=layers,
+        params=n_params,
+        trainable_params=n_train,
+        macs=root.macs,
+        other_ops=root.other_ops,
+        activation_bytes=sum(r.activation_bytes for r in layers if r.kind != "container"),
+        training_bytes=meter.bytes,
+        receptive_field=rf,
+        output_shapes=[tuple(t.shape) for t in outs],
+        unknown_ops=dict(tracer.unknown),
+        warnings=warnings,
+        dtype_bytes=torch.empty((), dtype=dtype).element_size(),
+    )

@@ -1,0 +1,342 @@
+"""One forward pass, watched at two levels: module hooks and every ATen op.
+
+Module forward hooks give each op its place in the model (the qualified name
+of the innermost module running it); a ``TorchDispatchMode`` sees every ATen
+op underneath, including the functional ones a ``forward`` calls directly
+(``torch.cat``, ``+``, ``F.interpolate``, ``@``), so nothing escapes the count.
+Each op is counted (``macs.count``), its output's receptive field derived from
+its inputs' (``receptive_field``), and its output bytes recorded. The forward
+runs on meta tensors, so no arithmetic is done and no activation memory is
+allocated; an op without a meta kernel runs once on zeros on the CPU instead,
+and is listed as a fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from cnnzoo.analysis import receptive_field as rfm
+from cnnzoo.analysis.fast_meta import fast_output
+from cnnzoo.analysis.macs import count, op_name
+from cnnzoo.analysis.report import LayerReport, ReceptiveField
+
+__all__ = ["Tracer"]
+
+_RF = "_cnnzoo_rf"
+
+# Views and bookkeeping: never a row of their own in the table.
+_HIDDEN = frozenset(
+    (
+        "view _unsafe_view reshape _reshape_alias flatten unflatten squeeze unsqueeze t "
+        "transpose permute expand expand_as contiguous clone copy _to_copy to detach alias "
+        "lift_fresh lift_fresh_copy empty empty_like empty_strided new_empty new_empty_strided "
+        "zeros zeros_like ones ones_like full full_like new_zeros new_ones new_full fill zero "
+        "arange scalar_tensor as_strided _local_scalar_dense set_ select slice index split "
+        "split_with_sizes unbind chunk narrow _has_compatible_shallow_copy_type dropout "
+        "_assert_tensor_metadata"
+    ).split()
+)
+_NAMES: dict[Any, str] = {}
+_ALIASES = frozenset(("detach", "alias", "lift_fresh"))
+_CONVS = ("convolution", "_convolution", "convolution_overrideable")
+_WINDOWS = (
+    "max_pool1d", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "avg_pool1d", "avg_pool2d", "avg_pool3d",
+)  # fmt: skip
+_MATMULS = ("addmm", "mm")
+
+
+def _tensors(obj: Any) -> Iterator[Tensor]:
+    if isinstance(obj, Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            if isinstance(o, Tensor):
+                yield o
+            elif isinstance(o, (list, tuple)):
+                yield from _tensors(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _tensors(o)
+
+
+def _nbytes(t: Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _on_cpu(obj: Any) -> Any:
+    if isinstance(obj, Tensor) and obj.is_meta:
+        return torch.zeros(obj.shape, dtype=obj.dtype)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_on_cpu(o) for o in obj)
+    return obj
+
+
+def _to_meta(obj: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return torch.empty(obj.shape, dtype=obj.dtype, device="meta")
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_meta(o) for o in obj)
+    return obj
+
+
+def _normalize(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Positional arguments in schema order, with keyword arguments and defaults filled in."""
+    if not kwargs:
+        return args
+    full = list(args)
+    for a in func._schema.arguments[len(args) :]:
+        if a.name in kwargs:
+            full.append(kwargs[a.name])
+        elif a.has_default_value():
+            full.append(a.default_value)
+        else:
+            break
+    return tuple(full)
+
+
+class _Frame:
+    __slots__ = ("row", "leaf")
+
+    def __init__(self, row: LayerReport, leaf: bool) -> None:
+        self.row = row
+        self.leaf = leaf
+
+
+class Tracer(TorchDispatchMode):
+    """Dispatch mode plus module hooks that fill one :class:`LayerReport` per call.
+
+    Args:
+        model: the module whose calls become rows.
+        spatial_dims: number of spatial dimensions of the input (2 for images).
+        names: qualified name of every module (``model.named_modules()``).
+    """
+
+    def __init__(self, model: nn.Module, spatial_dims: int) -> None:
+        super().__init__()
+        self.n = spatial_dims
+        self.rows: list[LayerReport] = []
+        self.unknown: dict[str, list[str]] = {}
+        self.fallback_ops: list[str] = []
+        self.warnings: list[str] = []
+        self._stack: list[_Frame] = []
+        self._handles: list[Any] = []
+        self._info: dict[int, list[Any]] = {}
+        self._register(model)
+        # Two global hooks cost less than two per module (a ResNet-152 has 500
+        # modules); calls of modules outside ``model`` are ignored.
+        self._handles.append(register_module_forward_pre_hook(self._enter))
+        self._handles.append(register_module_forward_hook(self._exit))
+
+    def _register(self, model: nn.Module) -> None:
+        # One pass over the modules: each module's own parameters, then added
+        # to every ancestor (a shared parameter is counted once per ancestor).
+        seen_by: dict[str, set[int]] = {}
+        order: list[tuple[str, nn.Module]] = []
+        for qname, m in model.named_modules(remove_duplicate=True):
+            leaf = not m._modules
+            self._info[id(m)] = [qname, leaf, 0, 0, 0, 0]
+            seen_by[qname] = set()
+            order.append((qname, m))
+        for qname, m in order:
+            for pname, p in m._parameters.items():
+                if p is None:
+                    continue
+                is_bias = pname.startswith("bias")
+                parts = qname.split(".") if qname else []
+                for i in range(len(parts), -1, -1):
+                    anc = ".".join(parts[:i])
+                    if anc not in seen_by or id(p) in seen_by[anc]:
+                        continue
+                    seen_by[anc].add(id(p))
+                    info = self._info_by_name(anc)
+                    info[2] += p.numel()
+                    info[3] += p.numel() if p.requires_grad else 0
+                    info[4 if not is_bias else 5] += p.numel()
+
+    def _info_by_name(self, qname: str) -> list[Any]:
+        if not hasattr(self, "_by_name"):
+            self._by_name = {v[0]: v for v in self._info.values()}
+        return self._by_name[qname]
+
+    # --- module level -------------------------------------------------------
+
+    def remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        info = self._info.get(id(module))
+        if info is None:
+            return
+        qname, leaf, n_all, n_train, n_w, n_b = info
+        depth = qname.count(".") + 1 if qname else 0
+        row = LayerReport(
+            name=qname or type(module).__name__,
+            type=type(module).__name__,
+            depth=depth,
+            kind="module" if leaf else "container",
+            input_shapes=[tuple(args[0].shape)]
+            if len(args) == 1 and isinstance(args[0], Tensor)
+            else [tuple(t.shape) for t in _tensors(args)],
+            params=n_all,
+            trainable_params=n_train,
+            weights=n_w,
+            biases=n_b,
+        )
+        self.rows.append(row)
+        self._stack.append(_Frame(row, leaf))
+
+    def _exit(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if id(module) not in self._info:
+            return
+        frame = self._stack.pop()
+        row = frame.row
+        outs = [output] if isinstance(output, Tensor) else list(_tensors(output))
+        row.output_shapes = [tuple(t.shape) for t in outs]
+        row.activation_bytes = sum(_nbytes(t) for t in outs)
+        if outs:
+            row.receptive_field = getattr(outs[0], _RF, None)
+        if self._stack:
+            parent = self._stack[-1].row
+            parent.macs += row.macs
+            parent.other_ops += row.other_ops
+
+    # --- op level -----------------------------------------------------------
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        name = _NAMES.get(func)
+        if name is None:
+            name = _NAMES[func] = op_name(func)
+        out = self._run(func, name, args, kwargs)
+        if not self._stack:
+            return out
+        if name in _ALIASES:
+            # Autograd's own detach/alias calls: same tensor, same field, no cost.
+            rf = getattr(args[0], _RF, None)
+            if rf is not None and isinstance(out, Tensor):
+                setattr(out, _RF, rf)
+            return out
+        args = _normalize(func, args, kwargs)
+        frame = self._stack[-1]
+        counted = count(name, args, out)
+        function_row = None
+        if not frame.leaf and name not in _HIDDEN:
+            # An op called by a container's own forward (a residual add, an
+            # Inception concat) gets a row of its own.
+            parent = frame.row
+            function_row = LayerReport(
+                name=f"{parent.name}.{name}" if parent.depth else name,
+                type=name,
+                depth=parent.depth + 1,
+                kind="function",
+                input_shapes=[tuple(t.shape) for t in _tensors(args)],
+            )
+            self.rows.append(function_row)
+        row = function_row or frame.row
+        if counted is None:
+            if name not in row.unknown_ops:
+                row.unknown_ops.append(name)
+            self.unknown.setdefault(name, [])
+            if row.name not in self.unknown[name]:
+                self.unknown[name].append(row.name)
+        else:
+            macs, other = counted
+            row.macs += macs
+            row.other_ops += other
+            if function_row is not None:
+                frame.row.macs += macs
+                frame.row.other_ops += other
+        if row.kernel is None and row.kind != "container":
+            self._layer_geometry(row, name, args, out)
+        self._receptive_field(name, args, out, row)
+        if function_row is not None:
+            outs = list(_tensors(out))
+            function_row.output_shapes = [tuple(t.shape) for t in outs]
+            function_row.activation_bytes = sum(_nbytes(t) for t in outs)
+            if outs:
+                function_row.receptive_field = getattr(outs[0], _RF, None)
+        return out
+
+    def _run(self, func: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        out = fast_output(func, name, args, kwargs)
+        if out is not None:
+            return out
+        try:
+            return func(*args, **kwargs)
+        except NotImplementedError:
+            if not any(t.is_meta for t in _tensors(args)):
+                raise
+        # No meta kernel: run this one op on zeros on the CPU and keep only the shapes.
+        if name not in self.fallback_ops:
+            self.fallback_ops.append(name)
+        if self._stack:
+            row = self._stack[-1].row
+            if name not in row.fallback_ops:
+                row.fallback_ops.append(name)
+        out = func(*_on_cpu(args), **{k: _on_cpu(v) for k, v in kwargs.items()})
+        return _to_meta(out)
+
+    def _layer_geometry(self, row: LayerReport, name: str, args: tuple[Any, ...], out: Any) -> None:
+        if name in _CONVS:
+            w = args[1]
+            m = w.dim() - 2
+            row.kernel = tuple(w.shape[2:])
+            row.stride = tuple(rfm._as_list(args[3], m))
+            row.count = w.shape[1] * int(args[8]) if bool(args[6]) else w.shape[0]
+        elif name in _WINDOWS and len(args[1]) == self.n:
+            kernel = tuple(args[1])
+            row.kernel = kernel
+            stride = args[2] if len(args) > 2 and args[2] else kernel
+            row.stride = tuple(rfm._as_list(stride, len(kernel)))
+        elif name in _MATMULS and row.count is None:
+            row.count = int(out.shape[-1])
+
+    def _receptive_field(self, name: str, args: tuple[Any, ...], out: Any, row: LayerReport) -> None:
+        if isinstance(out, Tensor):
+            outs = [out]
+        else:
+            outs = list(_tensors(out))
+            if not outs:
+                return
+        x = args[0] if args else None
+        if isinstance(x, Tensor) and (len(args) == 1 or not isinstance(args[1], (Tensor, list, tuple))):
+            # One tensor input: the common case (activations, pooling, views).
+            main_rf = getattr(x, _RF, None)
+            if main_rf is None:
+                return
+            inputs = [(x, main_rf)]
+        else:
+            inputs = [(t, getattr(t, _RF, None)) for t in _tensors(args)]
+            inputs = [(t, rf) for t, rf in inputs if rf is not None]
+            if not inputs:
+                return
+        main, main_rf = inputs[0]
+        out_shape = outs[0].shape
+        rf: ReceptiveField | None = None
+        if name in rfm.SPATIAL_OPS:
+            rf = rfm.propagate(name, args, main, tuple(out_shape), main_rf, self.n)
+        if rf is None:
+            if len(inputs) == 1 and main.shape[-self.n :] == out_shape[-self.n :] and (
+                main.dim() > self.n
+            ) == (len(out_shape) > self.n):
+                rf = main_rf
+            else:
+                rf, warning = rfm.elementwise(
+                    [(f, tuple(t.shape)) for t, f in inputs], tuple(out_shape), self.n
+                )
+                if warning:
+                    msg = f"{row.name}: {warning}"
+                    row.notes.append(warning)
+                    if msg not in self.warnings:
+                        self.warnings.append(msg)
+        for o in outs:
+            setattr(o, _RF, rf)

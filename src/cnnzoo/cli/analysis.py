@@ -1,0 +1,110 @@
+"""``cnnzoo summary`` and ``cnnzoo compare``: the analysis of registered models."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from cnnzoo.cli.app import app, console, fail, parse_shape
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+def _analyze(name: str, input_text: str | None):  # -> AnalysisReport
+    from cnnzoo.analysis import analyze
+    from cnnzoo.registry import get_model_info
+
+    try:
+        info = get_model_info(name)
+    except ValueError as e:
+        fail(str(e))
+    size = parse_shape(input_text) if input_text else info.input_size
+    # Every builder takes in_chans: a 1-channel input analyses a 1-channel model.
+    kwargs = {"in_chans": size[0]} if size[0] != info.input_size[0] else {}
+    try:
+        return analyze(name, size, **kwargs)
+    except ValueError as e:
+        fail(str(e))
+
+
+@app.command("summary")
+def summary_command(
+    model: str = typer.Argument(..., help="Registered model name (see `cnnzoo list`)."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="Input size CxHxW, e.g. 3x224x224 (default: the paper's)."
+    ),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    depth: int | None = typer.Option(
+        None, "--depth", "-d", min=1, help="Fold modules nested deeper than N into their parent."
+    ),
+) -> None:
+    """Per-layer shapes, parameters, MACs, receptive fields and memory of MODEL (no real compute)."""
+    from cnnzoo.analysis.render import render_csv, render_json, render_markdown, render_table
+
+    report = _analyze(model, input)
+    if format is Format.table:
+        console.print(render_table(report, depth))
+    elif format is Format.markdown:
+        typer.echo(render_markdown(report, depth), nl=False)
+    elif format is Format.json:
+        typer.echo(render_json(report))
+    else:
+        typer.echo(render_csv(report, depth), nl=False)
+
+
+@app.command("compare")
+def compare_command(
+    models: list[str] = typer.Argument(..., help="Registered model names."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write a chart: MACs against parameters, point area = activation memory."
+    ),
+) -> None:
+    """Totals of several models side by side, with the papers' numbers, and an optional chart."""
+    from cnnzoo.analysis.render import format_bytes, format_count
+    from cnnzoo.registry import get_model_info
+
+    reports = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("analysing", total=len(models))
+        for name in models:
+            progress.update(task, description=f"analysing {name}")
+            reports.append(_analyze(name, input))
+            progress.advance(task)
+    table = Table(title="cnnzoo compare", header_style="bold")
+    for col in ("model", "input", "params", "paper", "MACs", "paper", "other ops", "forward act.", "training act.", "RF"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in reports:
+        info = get_model_info(r.model)
+        table.add_row(
+            r.model,
+            "x".join(map(str, r.input_size)),
+            format_count(r.params),
+            info.params.text if info.params else "-",
+            format_count(r.macs),
+            info.macs.text if info.macs and tuple(info.input_size) == r.input_size else "-",
+            format_count(r.other_ops),
+            format_bytes(r.activation_bytes),
+            format_bytes(r.training_bytes),
+            str(r.receptive_field) if r.receptive_field else "-",
+        )
+    console.print(table)
+    if plot is not None:
+        from cnnzoo.analysis.plot import plot_compare
+
+        try:
+            plot_compare(reports, plot)
+        except OSError as e:
+            fail(f"cannot write the chart to {plot}: {e.strerror or e}")
+        console.print(f"chart written to {plot}", highlight=False)
