@@ -89,6 +89,14 @@ class BilinearUpsample(nn.Module):
         else:
             self.register_buffer("weight", bilinear_kernel(1, 1, k).repeat(channels, 1, 1, 1), persistent=False)
 
+    def reset_parameters(self) -> None:
+        """Set the weight back to bilinear interpolation."""
+        k = 2 * self.factor
+        c = self.channels
+        kernel = bilinear_kernel(c, c, k) if self.learnable else bilinear_kernel(1, 1, k).repeat(c, 1, 1, 1)
+        with torch.no_grad():
+            self.weight.copy_(kernel)
+
     def forward(self, x: Tensor) -> Tensor:
         groups = 1 if self.learnable else self.channels
         return F.conv_transpose2d(x, self.weight, stride=self.factor, padding=self.padding, groups=groups)
