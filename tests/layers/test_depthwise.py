@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo.layers.depthwise import DepthwiseSeparableConv, depthwise_conv, separable_cost_ratio
+from cnnzoo.layers.depthwise import depthwise_conv, separable_cost_ratio
 
 
 def _params(m):
@@ -45,11 +45,14 @@ def test_grouped_conv_has_one_gth_of_the_parameters_seed_000_example():
     assert _conv_macs(grouped, (256, 8, 8)) * 8 == _conv_macs(dense, (256, 8, 8))
 
 
-def test_depthwise_separable_unit_has_bn_and_relu_after_both_halves():
-    unit = DepthwiseSeparableConv(32, 64, stride=2)
-    assert unit.depthwise.conv.groups == 32 and unit.depthwise.conv.stride == (2, 2)
-    assert isinstance(unit.depthwise.bn, nn.BatchNorm2d) and isinstance(unit.depthwise.act, nn.ReLU)
-    assert unit.pointwise.conv.kernel_size == (1, 1) and isinstance(unit.pointwise.act, nn.ReLU)
-    assert unit(torch.randn(2, 32, 15, 15)).shape == (2, 64, 8, 8)
-    # 3·3·32 + 32·64 weights, 2·(32 + 64) BN parameters.
-    assert _params(unit) == 9 * 32 + 32 * 64 + 2 * (32 + 64)
+def test_mobilenet_unit_has_bn_and_relu_after_both_halves():
+    # MobileNet v1 builds its unit (figure 3, right) from SeparableConv2d.
+    unit = cnnzoo.create("mobilenet_v1").features.conv3  # dw 3×3 /2 on 64, pw → 128
+    assert unit.depthwise.groups == 64 and unit.depthwise.stride == (2, 2)
+    assert isinstance(unit.mid_bn, nn.BatchNorm2d) and isinstance(unit.mid_act, nn.ReLU)
+    assert unit.pointwise.kernel_size == (1, 1)
+    assert isinstance(unit.bn, nn.BatchNorm2d) and isinstance(unit.act, nn.ReLU)
+    assert unit(torch.randn(2, 64, 15, 15)).shape == (2, 128, 8, 8)
+    # 3·3·64 + 64·128 weights, 2·(64 + 128) BN parameters, no biases.
+    assert _params(unit) == 9 * 64 + 64 * 128 + 2 * (64 + 128)
+    assert depthwise_conv(64, 3, 2).groups == 64

@@ -11,17 +11,17 @@ of the two costs (paper eq. 5) is
 
     (k²·M·D_F² + M·N·D_F²) / (k²·M·N·D_F²) = 1/N + 1/k²,
 
-about 1/8 to 1/9 for ``k = 3``. Unlike Xception's separable convolution,
-MobileNet puts BatchNorm and ReLU after *both* parts (figure 3, right).
+about 1/8 to 1/9 for ``k = 3``. The unit itself (with MobileNet's BatchNorm
+and ReLU after *both* parts, or Xception's nothing in between) is
+``layers/separable_conv.py``'s ``SeparableConv2d``; this file holds the
+depthwise convolution and the cost formula.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from cnnzoo.layers.conv_bn_act import ConvBNAct
-
-__all__ = ["DepthwiseSeparableConv", "depthwise_conv", "separable_cost_ratio"]
+__all__ = ["depthwise_conv", "separable_cost_ratio"]
 
 
 def depthwise_conv(
@@ -40,30 +40,3 @@ def separable_cost_ratio(out_chans: int, kernel_size: int) -> float:
             f"out_chans and kernel_size must be positive; got {out_chans} and {kernel_size}"
         )
     return 1.0 / out_chans + 1.0 / kernel_size**2
-
-
-class DepthwiseSeparableConv(nn.Sequential):
-    """MobileNet's unit: depthwise ``k×k`` → BN → act → pointwise ``1×1`` → BN → act.
-
-    Shapes: ``(N, in_chans, H, W) -> (N, out_chans, ⌈H/stride⌉, ⌈W/stride⌉)``.
-
-    Args:
-        in_chans, out_chans: ``M`` and ``N`` of the paper.
-        kernel_size: of the depthwise filter (3 in MobileNet).
-        stride: of the depthwise filter; the pointwise one always has stride 1.
-        act: non-linearity after each half (ReLU in the paper).
-    """
-
-    def __init__(
-        self,
-        in_chans: int,
-        out_chans: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        act: type[nn.Module] | None = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.depthwise = ConvBNAct(
-            in_chans, in_chans, kernel_size, stride, groups=in_chans, act=act
-        )
-        self.pointwise = ConvBNAct(in_chans, out_chans, 1, act=act)

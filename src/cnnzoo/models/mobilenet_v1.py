@@ -38,8 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.layers.conv_bn_act import ConvBNAct
-from cnnzoo.layers.depthwise import DepthwiseSeparableConv
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.layers.separable_conv import SeparableConv2d
 from cnnzoo.registry import register_model
 
 __all__ = ["MOBILENET_V1_LAYERS", "MobileNetV1", "mobilenet_v1"]
@@ -83,7 +83,11 @@ class MobileNetV1(nn.Module):
         self.features = nn.Sequential()
         self.features.add_module("conv1", ConvBNAct(in_chans, c, 3, 2))
         for i, (out, stride) in enumerate(MOBILENET_V1_LAYERS, start=2):
-            self.features.add_module(f"conv{i}", DepthwiseSeparableConv(c, width(out), 3, stride))
+            # Figure 3 (right): BN and ReLU after the depthwise *and* the pointwise conv.
+            unit = SeparableConv2d(
+                c, width(out), 3, stride, mid_bn=True, mid_act=nn.ReLU, bn=True, act=nn.ReLU
+            )
+            self.features.add_module(f"conv{i}", unit)
             c = width(out)
         self.num_features = c
         self.pool = nn.AdaptiveAvgPool2d(1)
