@@ -61,9 +61,11 @@ def test_v1_1x_g3_counts():
     assert _macs(model) == pytest.approx(140e6, rel=0.03)  # "140 MFLOPs" (table 2)
 
 
-def test_v1_half_width_table_2():
-    # Table 2: ShuffleNet 0.5× costs about 38 MFLOPs.
+def test_v1_scale_factor_s():
+    # Table 2: ShuffleNet 0.5× costs about 38 MFLOPs; §4.2 compares ShuffleNet
+    # 2× (g = 3, 524 MFLOPs) with MobileNet 1.0 (569 MFLOPs).
     assert _macs(_meta("shufflenet_v1", groups=3, width_mult=0.5)) == pytest.approx(38e6, rel=0.02)
+    assert abs(_macs(_meta("shufflenet_v1", groups=3, width_mult=2.0)) - 524e6) < 0.5e6
 
 
 def test_v1_unit_structure():
