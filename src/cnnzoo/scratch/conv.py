@@ -122,16 +122,21 @@ def im2col(
 
 
 def col2im(
-    cols: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair
+    cols: np.ndarray,
+    padded_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The adjoint of :func:`im2col`: scatter-add ``cols`` ``(N, C, kH, kW, H_out, W_out)``
-    back into an array of ``padded_shape`` ``(N, C, H_pad, W_pad)``.
+    back into an array of ``padded_shape`` ``(N, C, H_pad, W_pad)`` (or into ``out``).
 
     ``x_pad[n, c, y·s_h + i·d_h, x·s_w + j·d_w] += cols[n, c, i, j, y, x]`` — windows overlap
     when the stride is smaller than the kernel, so one strided add per kernel tap.
     """
     kh, kw, ho, wo = cols.shape[2:]
-    out = np.zeros(padded_shape, dtype=cols.dtype)
+    if out is None:
+        out = np.zeros(padded_shape, dtype=cols.dtype)
     for i in range(kh):
         y0 = i * dilation[0]
         for j in range(kw):
@@ -237,10 +242,11 @@ def _conv_gemm(x_pad: np.ndarray, w: np.ndarray, geo: ConvGeometry) -> np.ndarra
     cols = im2col(x_pad, (kh, kw), geo.stride, geo.dilation, geo.out_hw)
     out = np.empty((n, o, *geo.out_hw), dtype=np.result_type(x_pad, w))
     for g in range(geo.groups):
-        # (N, Ho, Wo, C_g·kH·kW) @ (C_g·kH·kW, O_g): one GEMM per group
-        cols_g = cols[:, g * cg : (g + 1) * cg].transpose(0, 4, 5, 1, 2, 3).reshape(-1, cg * kh * kw)
-        prod = cols_g @ w[g * og : (g + 1) * og].reshape(og, -1).T
-        out[:, g * og : (g + 1) * og] = prod.reshape(n, *geo.out_hw, og).transpose(0, 3, 1, 2)
+        # (O_g, C_g·kH·kW) @ (C_g·kH·kW, N·Ho·Wo): one GEMM per group; the reshape is the
+        # only copy of the input windows (channel-major, so it reads long contiguous runs)
+        cols_g = cols[:, g * cg : (g + 1) * cg].transpose(1, 2, 3, 0, 4, 5).reshape(cg * kh * kw, -1)
+        prod = w[g * og : (g + 1) * og].reshape(og, -1) @ cols_g
+        out[:, g * og : (g + 1) * og] = prod.reshape(og, n, *geo.out_hw).transpose(1, 0, 2, 3)
     return out
 
 
@@ -262,13 +268,14 @@ def _conv_grad_input(dout: np.ndarray, w: np.ndarray, padded_shape: tuple, geo_l
     o, cg, kh, kw = w.shape
     og, groups = o // geo_like.groups, geo_like.groups
     n, ho, wo = dout.shape[0], dout.shape[2], dout.shape[3]
-    dcols = np.empty((n, cg * groups, kh, kw, ho, wo), dtype=np.result_type(dout, w))
+    dx_pad = np.zeros(padded_shape, dtype=np.result_type(dout, w))
     for g in range(groups):
-        # (C_g·kH·kW, O_g) @ (O_g, N·Ho·Wo)
+        # (C_g·kH·kW, O_g) @ (O_g, N·Ho·Wo), scattered back tap by tap (col2im reads a view)
         d_g = dout[:, g * og : (g + 1) * og].transpose(1, 0, 2, 3).reshape(og, -1)
         prod = w[g * og : (g + 1) * og].reshape(og, -1).T @ d_g
-        dcols[:, g * cg : (g + 1) * cg] = prod.reshape(cg, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
-    return col2im(dcols, padded_shape, geo_like.stride, geo_like.dilation)
+        dcols = prod.reshape(cg, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
+        col2im(dcols, padded_shape, geo_like.stride, geo_like.dilation, out=dx_pad[:, g * cg : (g + 1) * cg])
+    return dx_pad
 
 
 def conv2d_forward(

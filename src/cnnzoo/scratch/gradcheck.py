@@ -51,9 +51,9 @@ def numerical_gradient(
         i = it.multi_index
         old = x[i]
         x[i] = old + h
-        plus = np.asarray(f(x), dtype=np.float64)
+        plus = np.array(f(x), dtype=np.float64)  # a copy: f may return x itself
         x[i] = old - h
-        minus = np.asarray(f(x), dtype=np.float64)
+        minus = np.array(f(x), dtype=np.float64)
         x[i] = old
         d = np.ones_like(plus) if dout is None else dout
         grad[i] = np.sum((plus - minus) * d) / (2 * h)

@@ -40,6 +40,9 @@ __all__ = [
 ]  # fmt: skip
 
 
+_NOT_RUN = object()  # the cache before the first forward (None is a valid cache: dropout in eval)
+
+
 class Parameter:
     """A learnable array and its gradient (same shape, same dtype)."""
 
@@ -65,7 +68,7 @@ class Module:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
-        self._cache = None
+        self._cache = _NOT_RUN
 
     def __setattr__(self, name: str, value) -> None:
         if isinstance(value, Parameter):
@@ -85,7 +88,7 @@ class Module:
         return self.forward(x)
 
     def _saved(self):
-        if self._cache is None:
+        if self._cache is _NOT_RUN:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return self._cache
 

@@ -54,9 +54,9 @@ def max_pool2d_forward(
     k, s, p, hw = _pool_geometry(x, kernel_size, stride, padding, "max_pool2d")
     x_pad = _pad(x, p, value=-np.inf)
     cols = im2col(x_pad, k, s, (1, 1), hw)  # N, C, kH, kW, Ho, Wo
-    flat = cols.reshape(*x.shape[:2], k[0] * k[1], *hw)
-    arg = flat.argmax(axis=2)  # N, C, Ho, Wo: the "max id" of each window
-    out = np.take_along_axis(flat, arg[:, :, None], axis=2)[:, :, 0]
+    flat = cols.transpose(0, 1, 4, 5, 2, 3).reshape(*x.shape[:2], *hw, k[0] * k[1])
+    arg = flat.argmax(axis=-1)  # N, C, Ho, Wo: the "max id" of each window
+    out = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
     return out, (arg, x.shape, x_pad.shape, k, s, p)
 
 
@@ -71,9 +71,13 @@ def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
         ``dx`` ``(N, C, H, W)``.
     """
     arg, x_shape, padded_shape, k, s, p = cache
-    taps = np.arange(k[0] * k[1]).reshape(1, 1, k[0], k[1], 1, 1)
-    dcols = np.where(arg[:, :, None, None] == taps, dout[:, :, None, None], 0.0).astype(dout.dtype)
-    dx_pad = col2im(dcols, padded_shape, s, (1, 1))
+    dx_pad = np.zeros(padded_shape, dtype=dout.dtype)
+    ho, wo = dout.shape[2:]
+    for i in range(k[0]):
+        for j in range(k[1]):
+            # the pixels at tap (i, j) receive the gradient of the windows whose max they were
+            dx_pad[:, :, i : i + s[0] * (ho - 1) + 1 : s[0],
+                   j : j + s[1] * (wo - 1) + 1 : s[1]] += np.where(arg == i * k[1] + j, dout, 0)  # fmt: skip
     return dx_pad[:, :, p[0] : p[0] + x_shape[2], p[1] : p[1] + x_shape[3]]
 
 
