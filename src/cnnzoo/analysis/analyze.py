@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from cnnzoo.analysis import receptive_field as rfm
 from cnnzoo.analysis.memory import SavedTensorMeter
@@ -25,7 +26,11 @@ def check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
         raise ValueError(
             f"input_size must be a sequence of integers (C, H, W), e.g. (3, 224, 224); got {input_size!r}"
         ) from None
-    if len(dims) < 2 or any(d <= 0 for d in dims) or any(d != v for d, v in zip(dims, input_size)):
+    if (
+        len(dims) < 2
+        or any(d <= 0 for d in dims)
+        or any(d != v for d, v in zip(dims, input_size, strict=True))
+    ):
         raise ValueError(
             f"input_size must be positive integers C x H x W (at least one spatial dimension), "
             f"e.g. (3, 224, 224); got {tuple(input_size)!r}"
@@ -92,8 +97,7 @@ def analyze(
         kwargs = {**info.defaults, **model_kwargs}
         if input_size is None:
             input_size = info.input_size
-        with torch.device("meta"):
-            module = create(model, **kwargs)
+        module = _build_on_meta(create, model, kwargs)
 
         def build_real() -> nn.Module:
             return create(name, **kwargs)
@@ -114,7 +118,9 @@ def analyze(
             return model
 
     else:
-        raise TypeError(f"analyze() takes an nn.Module or a registered model name; got {type(model).__name__}")
+        raise TypeError(
+            f"analyze() takes an nn.Module or a registered model name; got {type(model).__name__}"
+        )
     if input_size is None:
         raise ValueError("input_size is required for a module, e.g. analyze(model, (3, 224, 224))")
     size = check_input_size(input_size)
@@ -139,11 +145,45 @@ def analyze(
     return report
 
 
+_INIT_OPS = frozenset(
+    str.split(
+        "normal_ uniform_ fill_ zero_ erfinv_ exponential_ log_normal_ cauchy_ geometric_ random_"
+    )
+)
+
+
+class _SkipInitOnMeta(TorchFunctionMode):
+    """Random initialisation of meta tensors is a no-op; skip it without dispatching.
+
+    PyTorch implements ``normal_`` and friends for meta tensors in Python
+    behind a lazy import of ``torch._dynamo`` (seconds, once per process) and
+    a wrapper per call; a model built for analysis has no values to draw.
+    """
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in _INIT_OPS:
+            # torch.nn.init passes the tensor by keyword, Tensor methods by position.
+            target = args[0] if args else kwargs.get("tensor")
+            if isinstance(target, Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)
+
+
+def _build_on_meta(create: Any, name: str, kwargs: dict[str, Any]) -> nn.Module:
+    with torch.device("meta"), _SkipInitOnMeta():
+        return create(name, **kwargs)
+
+
 def _state(model: nn.Module) -> list[Tensor]:
     return [*model.parameters(), *model.buffers()]
 
 
-def _trace(model: nn.Module, name: str, size: tuple[int, ...], batch_size: int, meta: bool) -> AnalysisReport:
+def _trace(
+    model: nn.Module, name: str, size: tuple[int, ...], batch_size: int, meta: bool
+) -> AnalysisReport:
     params = list(model.parameters())
     n_params = sum(p.numel() for p in params)
     n_train = sum(p.numel() for p in params if p.requires_grad)
@@ -197,7 +237,8 @@ def _trace(model: nn.Module, name: str, size: tuple[int, ...], batch_size: int, 
         )
     if tracer.fallback_ops:
         warnings.append(
-            "ops without a meta kernel, run once on zeros on the CPU: " + ", ".join(tracer.fallback_ops)
+            "ops without a meta kernel, run once on zeros on the CPU: "
+            + ", ".join(tracer.fallback_ops)
         )
     return AnalysisReport(
         model=name,

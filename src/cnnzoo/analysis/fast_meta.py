@@ -70,13 +70,20 @@ def _conv(args: Sequence[Any]) -> Tensor | None:
             return None
         c_out = w.shape[1] * groups
         sizes = [
-            transposed_output_size(x.shape[2 + i], k[i], stride[i], padding[i], dilation[i], out_pad[i])
+            transposed_output_size(
+                x.shape[2 + i], k[i], stride[i], padding[i], dilation[i], out_pad[i]
+            )
             for i in range(m)
         ]
     else:
         c_out = w.shape[0]
-        sizes = [conv_output_size(x.shape[2 + i], k[i], stride[i], padding[i], dilation[i]) for i in range(m)]
-    if any(s <= 0 for s in sizes) or x.shape[1] != (w.shape[0] if transposed else w.shape[1] * groups):
+        sizes = [
+            conv_output_size(x.shape[2 + i], k[i], stride[i], padding[i], dilation[i])
+            for i in range(m)
+        ]
+    if any(s <= 0 for s in sizes) or x.shape[1] != (
+        w.shape[0] if transposed else w.shape[1] * groups
+    ):
         return None  # let the real kernel raise its own error
     return _empty((x.shape[0], c_out, *sizes), x)
 
@@ -114,7 +121,10 @@ def _avg_pool(args: Sequence[Any]) -> Tensor | None:
     ceil_mode = bool(args[4]) if len(args) > 4 else False
     if stride is None or padding is None:
         return None
-    sizes = [pool_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], 1, ceil_mode) for i in range(m)]
+    sizes = [
+        pool_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], 1, ceil_mode)
+        for i in range(m)
+    ]
     if any(s <= 0 for s in sizes):
         return None
     return _empty((*x.shape[:2], *sizes), x)
@@ -136,10 +146,12 @@ def _addmm(args: Sequence[Any]) -> Tensor | None:
 
 
 _UNARY = frozenset(
-    "relu relu6 sigmoid tanh hardtanh hardswish hardsigmoid silu gelu mish leaky_relu elu "
-    "softplus neg abs exp sqrt rsqrt reciprocal clamp clamp_min clamp_max threshold".split()
+    str.split(
+        "relu relu6 sigmoid tanh hardtanh hardswish hardsigmoid silu gelu mish leaky_relu elu "
+        "softplus neg abs exp sqrt rsqrt reciprocal clamp clamp_min clamp_max threshold"
+    )
 )
-_BINARY = frozenset("add sub mul div rsub maximum minimum".split())
+_BINARY = frozenset(str.split("add sub mul div rsub maximum minimum pow"))
 
 
 def fast_output(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
@@ -166,7 +178,11 @@ def fast_output(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any
         return None
     if name == "convolution":
         return _conv(args)
-    if name in ("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit"):
+    if name in (
+        "native_batch_norm",
+        "_native_batch_norm_legit_no_training",
+        "_native_batch_norm_legit",
+    ):
         return _batch_norm(name, args)
     if name in ("max_pool2d_with_indices", "max_pool3d_with_indices"):
         return _max_pool(args)

@@ -93,12 +93,20 @@ def _conv(args: Sequence[Any], out: Any) -> Count:
     if transposed:
         # weight: (C_in, C_out / groups, *k)
         macs = conv_macs(
-            w.shape[0], w.shape[1] * groups, w.shape[2:], y.shape[2:], groups,
-            x.shape[0], True, x.shape[2:],
+            w.shape[0],
+            w.shape[1] * groups,
+            w.shape[2:],
+            y.shape[2:],
+            groups,
+            x.shape[0],
+            True,
+            x.shape[2:],
         )
     else:
         # weight: (C_out, C_in / groups, *k)
-        macs = conv_macs(w.shape[1] * groups, w.shape[0], w.shape[2:], y.shape[2:], groups, x.shape[0])
+        macs = conv_macs(
+            w.shape[1] * groups, w.shape[0], w.shape[2:], y.shape[2:], groups, x.shape[0]
+        )
     return macs, (y.numel() if bias is not None else 0)
 
 
@@ -228,17 +236,17 @@ _RULES: dict[str, Callable[[Sequence[Any], Any], Count]] = {
 }
 
 # One elementary operation per output element.
-_ELEMENTWISE = (
+_ELEMENTWISE = str.split(
     "add sub rsub mul div neg abs sign reciprocal sqrt rsqrt exp exp2 expm1 log log2 log1p "
     "pow relu relu6 gelu silu mish sigmoid tanh hardtanh hardswish hardsigmoid leaky_relu "
     "elu selu celu prelu _prelu_kernel rrelu_with_noise softplus softsign threshold clamp "
     "clamp_min clamp_max maximum minimum where erf addcmul addcdiv lerp logical_not "
     "logical_and logical_or eq ne lt le gt ge bitwise_and native_dropout bernoulli "
     "glu hardshrink softshrink logit square floor ceil round trunc frac fmod remainder"
-).split()
+)
 
 # Data movement, views, creation and bookkeeping: known, and free.
-_FREE = (
+_FREE = str.split(
     "view _unsafe_view reshape _reshape_alias flatten unflatten squeeze unsqueeze t transpose "
     "permute expand expand_as contiguous clone copy _to_copy to detach alias lift_fresh "
     "lift_fresh_copy slice select index index_select gather narrow split split_with_sizes "
@@ -249,7 +257,7 @@ _FREE = (
     "pixel_unshuffle roll flip repeat tile as_strided dropout feature_dropout alpha_dropout "
     "_local_scalar_dense masked_fill index_put scatter unfold im2col col2im set_ "
     "_has_compatible_shallow_copy_type resize _assert_tensor_metadata"
-).split()
+)
 
 for _n in _ELEMENTWISE:
     _RULES.setdefault(_n, _per_element(1))

@@ -21,7 +21,7 @@ def plot_compare(reports: Sequence[AnalysisReport], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     memory = [r.training_bytes / 2**20 for r in reports]
     largest = max(memory) if memory and max(memory) > 0 else 1.0
-    for r, mib in zip(reports, memory):
+    for r, mib in zip(reports, memory, strict=True):
         x, y = r.params / 1e6, r.macs / 1e9
         ax.scatter(x, y, s=30 + 1500 * mib / largest, alpha=0.5)
         ax.annotate(

@@ -71,7 +71,9 @@ def sliding_window(
     if not rf.spatial:
         return rf
     n = len(rf.size)
-    k, st, p, d = (_tail(v, n, f) for v, f in ((kernel, 1), (stride, 1), (padding, 0), (dilation, 1)))
+    k, st, p, d = (
+        _tail(v, n, f) for v, f in ((kernel, 1), (stride, 1), (padding, 0), (dilation, 1))
+    )
     size, jump, start = [], [], []
     for i in range(n):
         k_eff = d[i] * (k[i] - 1) + 1
@@ -102,7 +104,9 @@ def transposed_window(
     if not rf.spatial:
         return rf
     n = len(rf.size)
-    k, st, p, d = (_tail(v, n, f) for v, f in ((kernel, 1), (stride, 1), (padding, 0), (dilation, 1)))
+    k, st, p, d = (
+        _tail(v, n, f) for v, f in ((kernel, 1), (stride, 1), (padding, 0), (dilation, 1))
+    )
     size, jump, start = [], [], []
     for i in range(n):
         k_eff = d[i] * (k[i] - 1) + 1
@@ -113,7 +117,9 @@ def transposed_window(
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
 
-def adaptive_window(rf: ReceptiveField, in_shape: Sequence[int], out_shape: Sequence[int]) -> ReceptiveField:
+def adaptive_window(
+    rf: ReceptiveField, in_shape: Sequence[int], out_shape: Sequence[int]
+) -> ReceptiveField:
     """Adaptive pooling: output ``o`` of ``m`` pools input ``[floor(o·n/m), ceil((o+1)·n/m))``."""
     if not rf.spatial:
         return rf
@@ -130,7 +136,9 @@ def adaptive_window(rf: ReceptiveField, in_shape: Sequence[int], out_shape: Sequ
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
 
-def resample(rf: ReceptiveField, in_shape: Sequence[int], out_shape: Sequence[int], taps: int) -> ReceptiveField:
+def resample(
+    rf: ReceptiveField, in_shape: Sequence[int], out_shape: Sequence[int], taps: int
+) -> ReceptiveField:
     """Upsampling by ``f = out/in``: ``taps`` input units per output (1 nearest, 2 linear, 4 cubic)."""
     if not rf.spatial:
         return rf
@@ -147,7 +155,9 @@ def resample(rf: ReceptiveField, in_shape: Sequence[int], out_shape: Sequence[in
     return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
 
-def shift(rf: ReceptiveField, offsets: Sequence[float], steps: Sequence[int] | None = None) -> ReceptiveField:
+def shift(
+    rf: ReceptiveField, offsets: Sequence[float], steps: Sequence[int] | None = None
+) -> ReceptiveField:
     """Padding (negative offsets) or cropping/slicing (positive offsets, optional step)."""
     if not rf.spatial:
         return rf
@@ -225,7 +235,16 @@ _PADS = {
 
 
 SPATIAL_OPS = frozenset(
-    ("convolution", "_convolution", "convolution_overrideable", "slice", *_POOLS, *_ADAPTIVE, *_RESAMPLE, *_PADS)
+    (
+        "convolution",
+        "_convolution",
+        "convolution_overrideable",
+        "slice",
+        *_POOLS,
+        *_ADAPTIVE,
+        *_RESAMPLE,
+        *_PADS,
+    )
 )
 
 
@@ -240,7 +259,14 @@ def _spatial(shape: Sequence[int], n: int) -> tuple[int, ...] | None:
     return tuple(shape[-n:]) if len(shape) >= n + 1 else None
 
 
-def propagate(name: str, args: Sequence[object], x: object, out_shape: Sequence[int], rf_in: ReceptiveField, n: int) -> ReceptiveField | None:
+def propagate(
+    name: str,
+    args: Sequence[object],
+    x: object,
+    out_shape: Sequence[int],
+    rf_in: ReceptiveField,
+    n: int,
+) -> ReceptiveField | None:
     """Field of an op's output from its main input's field, for ops that move in space.
 
     Returns ``None`` for ops without a spatial rule; the caller then treats
@@ -292,7 +318,9 @@ def propagate(name: str, args: Sequence[object], x: object, out_shape: Sequence[
     return None
 
 
-def elementwise(fields: Sequence[tuple[ReceptiveField, tuple[int, ...]]], out_shape: Sequence[int], n: int) -> tuple[ReceptiveField | None, str | None]:
+def elementwise(
+    fields: Sequence[tuple[ReceptiveField, tuple[int, ...]]], out_shape: Sequence[int], n: int
+) -> tuple[ReceptiveField | None, str | None]:
     """Any op without a spatial rule: merge the inputs of the output's spatial shape.
 
     Inputs whose spatial shape differs (a flatten, a reduction, a reshape that

@@ -56,15 +56,19 @@ def format_count(n: float, unit: str = "") -> str:
     """``3_857_973_248`` → ``"3.86G"``."""
     for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= scale:
-            return f"{n / scale:.2f}{suffix}{unit}"
+            return (
+                f"{n / scale:.3g}{suffix}{unit}"
+                if n / scale >= 100
+                else f"{n / scale:.2f}{suffix}{unit}"
+            )
     return f"{int(n)}{unit}" if float(n).is_integer() else f"{n:.2f}{unit}"
 
 
 def format_bytes(n: int) -> str:
     for suffix, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
-            return f"{n / scale:.1f} {suffix}"
-    return f"{n} B"
+            return f"{n / scale:.1f}{suffix}"
+    return f"{n}B"
 
 
 def _same(values: Sequence[float]) -> str:
@@ -120,9 +124,9 @@ def render_table(report: AnalysisReport, depth: int | None = None) -> Table:
             "  " * max(r.depth - 1, 0) + r.name,
             r.type + flag,
             format_shape(r.output_shape),
-            f"{r.params:,}" if r.params else "",
-            f"{r.macs:,}" if r.macs else "",
-            f"{r.other_ops:,}" if r.other_ops else "",
+            format_count(r.params) if r.params else "",
+            format_count(r.macs) if r.macs else "",
+            format_count(r.other_ops) if r.other_ops else "",
             _rf(r.receptive_field),
             format_bytes(r.activation_bytes),
         )
@@ -144,12 +148,22 @@ def _caption(report: AnalysisReport) -> str:
 
 def render_markdown(report: AnalysisReport, depth: int | None = None) -> str:
     """The seed 002 AlexNet layout: layer, kernel, count, stride, input, output, weights, biases, parameters."""
-    head = ["layer", "type", "kernel", "count", "stride", "input", "output", "weights", "biases", "parameters"]
+    head = [
+        "layer",
+        "type",
+        "kernel",
+        "count",
+        "stride",
+        "input",
+        "output",
+        "weights",
+        "biases",
+        "parameters",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     c_in = report.input_size
     lines.append(
-        "| input | - | - | - | - | - | "
-        f"{format_shape((report.batch_size, *c_in))} | 0 | 0 | 0 |"
+        f"| input | - | - | - | - | - | {format_shape((report.batch_size, *c_in))} | 0 | 0 | 0 |"
     )
     for r in select_rows(report, depth):
         lines.append(

@@ -178,4 +178,3 @@ def _num(v: float) -> float | int:
 
 def _fmt(v: float) -> str:
     return str(_num(v))
-

@@ -32,7 +32,7 @@ _RF = "_cnnzoo_rf"
 
 # Views and bookkeeping: never a row of their own in the table.
 _HIDDEN = frozenset(
-    (
+    str.split(
         "view _unsafe_view reshape _reshape_alias flatten unflatten squeeze unsqueeze t "
         "transpose permute expand expand_as contiguous clone copy _to_copy to detach alias "
         "lift_fresh lift_fresh_copy empty empty_like empty_strided new_empty new_empty_strided "
@@ -40,7 +40,7 @@ _HIDDEN = frozenset(
         "arange scalar_tensor as_strided _local_scalar_dense set_ select slice index split "
         "split_with_sizes unbind chunk narrow _has_compatible_shallow_copy_type dropout "
         "_assert_tensor_metadata"
-    ).split()
+    )
 )
 _NAMES: dict[Any, str] = {}
 _ALIASES = frozenset(("detach", "alias", "lift_fresh"))
@@ -117,6 +117,13 @@ class Tracer(TorchDispatchMode):
         spatial_dims: number of spatial dimensions of the input (2 for images).
         names: qualified name of every module (``model.named_modules()``).
     """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # By default PyTorch wraps __torch_dispatch__ in torch._dynamo.disable,
+        # which imports torch._dynamo (seconds) on the first op and adds a
+        # wrapper to every call; this mode never runs under torch.compile.
+        return False
 
     def __init__(self, model: nn.Module, spatial_dims: int) -> None:
         super().__init__()
@@ -211,7 +218,9 @@ class Tracer(TorchDispatchMode):
 
     # --- op level -----------------------------------------------------------
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
         kwargs = kwargs or {}
         name = _NAMES.get(func)
         if name is None:
@@ -300,7 +309,9 @@ class Tracer(TorchDispatchMode):
         elif name in _MATMULS and row.count is None:
             row.count = int(out.shape[-1])
 
-    def _receptive_field(self, name: str, args: tuple[Any, ...], out: Any, row: LayerReport) -> None:
+    def _receptive_field(
+        self, name: str, args: tuple[Any, ...], out: Any, row: LayerReport
+    ) -> None:
         if isinstance(out, Tensor):
             outs = [out]
         else:
@@ -308,7 +319,9 @@ class Tracer(TorchDispatchMode):
             if not outs:
                 return
         x = args[0] if args else None
-        if isinstance(x, Tensor) and (len(args) == 1 or not isinstance(args[1], (Tensor, list, tuple))):
+        if isinstance(x, Tensor) and (
+            len(args) == 1 or not isinstance(args[1], (Tensor, list, tuple))
+        ):
             # One tensor input: the common case (activations, pooling, views).
             main_rf = getattr(x, _RF, None)
             if main_rf is None:
@@ -325,9 +338,11 @@ class Tracer(TorchDispatchMode):
         if name in rfm.SPATIAL_OPS:
             rf = rfm.propagate(name, args, main, tuple(out_shape), main_rf, self.n)
         if rf is None:
-            if len(inputs) == 1 and main.shape[-self.n :] == out_shape[-self.n :] and (
-                main.dim() > self.n
-            ) == (len(out_shape) > self.n):
+            if (
+                len(inputs) == 1
+                and main.shape[-self.n :] == out_shape[-self.n :]
+                and (main.dim() > self.n) == (len(out_shape) > self.n)
+            ):
                 rf = main_rf
             else:
                 rf, warning = rfm.elementwise(
