@@ -26,10 +26,29 @@ from cnnzoo.scratch.layers import (
     Tanh,
 )
 
-__all__ = ["lenet5", "ACTIVATIONS", "POOLS"]
+__all__ = ["lenet5", "ACTIVATIONS", "POOLS", "TORCH_NAMES", "torch_state_dict_names"]
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
+
+# Where each layer sits in ``cnnzoo.models.lenet.LeNet5`` (``features`` / ``classifier``).
+TORCH_NAMES = {
+    "c1": "features.c1", "c3": "features.c3", "c5": "features.c5",
+    "f6": "classifier.f6", "output": "classifier.output",
+}  # fmt: skip
+
+
+def torch_state_dict_names(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rename ``c1.weight`` → ``features.c1.weight`` etc.: the keys of the torch model's
+    ``state_dict`` (the arrays have the same layout there), so a NumPy-trained LeNet-5
+    loads into ``cnnzoo.create("lenet5", activation=..., pool=...)``."""
+    out = {}
+    for name, arr in state.items():
+        layer, _, leaf = name.partition(".")
+        if layer not in TORCH_NAMES:
+            raise ValueError(f"{name!r} is not a LeNet-5 parameter (layers: {sorted(TORCH_NAMES)})")
+        out[f"{TORCH_NAMES[layer]}.{leaf}"] = arr
+    return out
 
 
 def lenet5(
