@@ -14,6 +14,7 @@ adamw       Adam with decoupled weight decay (Loshchilov & Hutter 2019)
 amsgrad     Adam with the AMSGrad maximum (Reddi et al. 2018)
 adamax      Adamax (Kingma & Ba 2015, §7.1)
 nadam       Nesterov-accelerated Adam (Dozat 2016)
+adabound    Adam with step sizes clipped towards SGD's (Luo et al. 2019)
 ==========  =================================================================
 """
 
@@ -26,12 +27,12 @@ import torch
 
 __all__ = ["OPTIMIZERS", "DEFAULT_LR", "build_optimizer"]
 
-OPTIMIZERS = ("sgd", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "amsgrad", "adamax", "nadam")
+OPTIMIZERS = ("sgd", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "amsgrad", "adamax", "nadam", "adabound")
 
 # Learning rates that are sensible starting points for each method.
 DEFAULT_LR = {
     "sgd": 0.05, "nesterov": 0.05, "adagrad": 0.01, "adadelta": 1.0, "rmsprop": 1e-3,
-    "adam": 1e-3, "adamw": 2e-3, "amsgrad": 1e-3, "adamax": 2e-3, "nadam": 2e-3,
+    "adam": 1e-3, "adamw": 2e-3, "amsgrad": 1e-3, "adamax": 2e-3, "nadam": 2e-3, "adabound": 1e-3,
 }  # fmt: skip
 
 
@@ -66,4 +67,8 @@ def build_optimizer(
         return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd)
     if name == "adamax":
         return torch.optim.Adamax(params, lr=lr, betas=betas, weight_decay=wd)
+    if name == "adabound":
+        from cnnzoo.train.adabound import AdaBound
+
+        return AdaBound(params, lr=lr, betas=betas, weight_decay=wd)
     return torch.optim.NAdam(params, lr=lr, betas=betas, weight_decay=wd)

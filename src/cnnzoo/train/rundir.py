@@ -1,4 +1,4 @@
-"""The run directory: ``config.json``, ``metrics.jsonl``, ``metrics.csv``, ``curves.png``.
+"""The run directory: ``config.json``, ``metrics.jsonl``, ``metrics.csv``, ``curves.png``, ``confusion.png``.
 
 One row per epoch: ``epoch, train_loss, train_acc, test_loss, test_acc`` (or
 ``val_*``), ``lr``, ``images_per_s``, ``seconds`` and whatever else the loop
@@ -19,7 +19,7 @@ from typing import Any
 
 from cnnzoo.train.checkpoint import atomic_write_bytes
 
-__all__ = ["RunLogger", "plot_curves", "prepare_run_dir"]
+__all__ = ["RunLogger", "plot_confusion", "plot_curves", "prepare_run_dir"]
 
 
 def prepare_run_dir(out: str | os.PathLike[str]) -> Path:
@@ -107,6 +107,40 @@ def plot_curves(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> Non
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_confusion(cm: Any, class_names: list[str], path: str | os.PathLike[str]) -> None:
+    """The confusion matrix (rows: true class, columns: predicted), each row as fractions, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    counts = np.asarray(cm, dtype=np.float64)
+    k = counts.shape[0]
+    rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    side = min(12.0, 3 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(side, side))
+    im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
+    if k <= 30:  # beyond that the labels would overlap
+        ax.set_xticks(range(k), names, rotation=90)
+        ax.set_yticks(range(k), names)
+        if k <= 15:
+            for i in range(k):
+                for j in range(k):
+                    if counts[i, j]:
+                        ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=8, color="white" if rows[i, j] > 0.5 else "black")
+    total = counts.sum()
+    acc = np.trace(counts) / total if total else float("nan")
+    ax.set(xlabel="predicted", ylabel="true", title=f"test confusion matrix (accuracy {acc:.2%})")
+    fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

@@ -1,0 +1,38 @@
+"""Shared set-up of the training tests.
+
+One intra-op thread: the tiny models here gain nothing from a second one,
+and on a shared, loaded machine two spinning OpenMP threads per process make
+a LeNet-5 step some 30 times slower. ``formats`` writes small data files
+in the real on-disk formats (``tests/data/formats.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+_spec = importlib.util.spec_from_file_location("cnnzoo_test_formats", Path(__file__).parents[1] / "data" / "formats.py")
+formats_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(formats_module)
+
+
+@pytest.fixture
+def formats():
+    return formats_module
+
+
+@pytest.fixture
+def quick():
+    """A TrainConfig factory for a few fast steps of LeNet-5 on a slice of the digits."""
+    from cnnzoo.train import TrainConfig
+
+    def make(tmp: Path, **kw) -> TrainConfig:
+        base = dict(model="lenet5", data="digits", epochs=2, batch_size=32, limit_train=128, out=str(tmp), progress=False, aug="none")
+        return TrainConfig(**(base | kw))
+
+    return make
