@@ -1,8 +1,10 @@
-"""Small helpers shared by the efficient networks (MobileNet v2/v3, EfficientNet)."""
+"""Small helpers shared by the efficient networks (MobileNet, ShuffleNet, EfficientNet)."""
 
 from __future__ import annotations
 
-__all__ = ["make_divisible"]
+from torch import nn
+
+__all__ = ["init_fan_out", "make_divisible"]
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -25,3 +27,24 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if new < 0.9 * value:
         new += divisor
     return new
+
+
+def init_fan_out(model: nn.Module, linear_std: float = 0.01) -> None:
+    """He-normal (fan-out) convolutions, unit BatchNorm, small-normal linear layers.
+
+    None of the MobileNet or ShuffleNet papers states an initialisation; this
+    is the one their common reference implementations use. Fan-out keeps the
+    variance of the *gradients* stable, which suits depthwise convolutions
+    whose fan-in is only ``k²``.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, linear_std)
+            nn.init.zeros_(m.bias)

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.layers.conv_bn_act import ConvBNAct
+from cnnzoo.layers.helpers import init_fan_out
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.separable_conv import SeparableConv2d
 from cnnzoo.registry import register_model
@@ -93,27 +94,13 @@ class MobileNetV1(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c, num_classes)
-        _init_weights(self)
+        init_fan_out(self)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input_size(x, self.min_size, "mobilenet_v1", self.in_chans)
         x = self.features(x)  # N x 1024α x H/32 x W/32
         x = torch.flatten(self.pool(x), 1)  # N x 1024α
         return self.fc(self.dropout(x))
-
-
-def _init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
 
 
 @register_model(

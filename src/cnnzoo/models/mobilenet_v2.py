@@ -40,10 +40,9 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.layers.conv_bn_act import ConvBNAct
-from cnnzoo.layers.helpers import make_divisible
+from cnnzoo.layers.helpers import init_fan_out, make_divisible
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.inverted_residual import InvertedResidual
-from cnnzoo.models.mobilenet_v1 import _init_weights
 from cnnzoo.registry import register_model
 
 __all__ = ["MOBILENET_V2_SETTINGS", "MobileNetV2", "mobilenet_v2"]
@@ -102,7 +101,7 @@ class MobileNetV2(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(last, num_classes)
-        _init_weights(self)
+        init_fan_out(self)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input_size(x, self.min_size, "mobilenet_v2", self.in_chans)

@@ -43,10 +43,9 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.activations import HardSigmoid, HardSwish
 from cnnzoo.layers.conv_bn_act import ConvBNAct
-from cnnzoo.layers.helpers import make_divisible
+from cnnzoo.layers.helpers import init_fan_out, make_divisible
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.inverted_residual import InvertedResidual
-from cnnzoo.models.mobilenet_v1 import _init_weights
 from cnnzoo.registry import register_model
 
 __all__ = [
@@ -141,7 +140,7 @@ class MobileNetV3(nn.Module):
         self.num_features = last_chans
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(last_chans, num_classes)
-        _init_weights(self)
+        init_fan_out(self)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input_size(x, self.min_size, self.name, self.in_chans)

@@ -53,8 +53,8 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.channel_shuffle import channel_shuffle
 from cnnzoo.layers.conv_bn_act import ConvBNAct
+from cnnzoo.layers.helpers import init_fan_out
 from cnnzoo.layers.input_check import check_input_size
-from cnnzoo.models.mobilenet_v1 import _init_weights
 from cnnzoo.registry import register_model
 
 __all__ = [
@@ -197,7 +197,7 @@ class ShuffleNetV1(nn.Module):
         self.num_features = c
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
-        _init_weights(self)
+        init_fan_out(self)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input_size(x, self.min_size, "shufflenet_v1", self.in_chans)
@@ -240,7 +240,7 @@ class ShuffleNetV2(nn.Module):
         self.num_features = widths[3]
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[3], num_classes)
-        _init_weights(self)
+        init_fan_out(self)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input_size(x, self.min_size, self.name, self.in_chans)
