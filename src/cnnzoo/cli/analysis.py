@@ -22,6 +22,11 @@ class Format(str, Enum):
     csv = "csv"
 
 
+def _wide() -> Console:
+    # A pipe or a test runner reports 80 columns; the tables need about 120.
+    return console if console.is_terminal else Console(width=max(console.width, 130))
+
+
 def _parse_args(items: list[str] | None) -> dict[str, Any]:
     """``["towers=1", "lrn=False"]`` → ``{"towers": 1, "lrn": False}`` (Python literals, else strings)."""
     kwargs: dict[str, Any] = {}
@@ -76,9 +81,7 @@ def summary_command(
 
     report = _analyze(model, input, _parse_args(arg))
     if format is Format.table:
-        # A pipe or a test runner reports 80 columns; the table needs about 110.
-        out = console if console.is_terminal else Console(width=max(console.width, 120))
-        out.print(render_table(report, depth))
+        _wide().print(render_table(report, depth))
     elif format is Format.markdown:
         typer.echo(render_markdown(report, depth), nl=False)
     elif format is Format.json:
@@ -138,7 +141,7 @@ def compare_command(
             format_bytes(r.training_bytes),
             str(r.receptive_field) if r.receptive_field else "-",
         )
-    console.print(table)
+    _wide().print(table)
     if plot is not None:
         from cnnzoo.analysis.plot import plot_compare
 
@@ -146,4 +149,4 @@ def compare_command(
             plot_compare(reports, plot)
         except OSError as e:
             fail(f"cannot write the chart to {plot}: {e.strerror or e}")
-        console.print(f"chart written to {plot}", highlight=False)
+        console.print(f"chart written to {plot}", highlight=False, soft_wrap=True)
