@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+
+def is_symbolic(x: object) -> bool:
+    """True while ``torch.fx`` traces a model (for quantisation): shapes are not known then."""
+    return isinstance(x, torch.fx.Proxy)
 
 
 def check_input_size(x: Tensor, min_size: int, model: str, in_chans: int | None = None) -> None:
@@ -10,7 +16,10 @@ def check_input_size(x: Tensor, min_size: int, model: str, in_chans: int | None 
 
     ``x`` is ``(N, C, H, W)``. Networks call this at the top of ``forward`` so
     that the error names the cause instead of a shape mismatch deep inside.
+    Under ``torch.fx`` tracing there are no shapes to check, and it returns.
     """
+    if is_symbolic(x):
+        return
     if x.dim() != 4:
         raise ValueError(f"{model} expects a batch of images (N, C, H, W); got shape {tuple(x.shape)}")
     if in_chans is not None and x.shape[1] != in_chans:

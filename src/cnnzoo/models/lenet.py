@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.layers.input_check import check_input_size, is_symbolic
 from cnnzoo.registry import register_model
 
 __all__ = ["LeNet5", "PartialConv2d", "LECUN_C3_TABLE", "lenet5"]
@@ -128,7 +128,7 @@ class LeNet5(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input_size(x, 32, "lenet5", self.in_chans)
-        if x.shape[-2:] != (32, 32):
+        if not is_symbolic(x) and x.shape[-2:] != (32, 32):
             # C5 is a 5×5 conv that must land on 1×1 for F6; the paper pads 28×28
             # MNIST digits to 32×32 for exactly this reason.
             raise ValueError(
