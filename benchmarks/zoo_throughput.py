@@ -3,12 +3,13 @@
 For each model in the registry (filtered by ``--families`` / ``--models``) the
 script builds the model, runs one warm-up step and then timed steps of
 forward + backward (loss = mean of the outputs, auxiliary heads included, train
-mode) on a fixed batch, and prints images per second. Inputs are
-``--size`` pixels square, or the model's smallest accepted size if that is
-larger.
+mode) on a fixed batch, and prints images per second. Inputs are ``--size``
+pixels square (32 by default, so that all ~80 models fit in a few minutes on
+two cores), or the model's smallest accepted size if that is larger.
 
-Side by side, in the same process and at the same batch and size, it times two
-networks written here in plain PyTorch, independent of cnnzoo's layers:
+Side by side, in the same process, at the same batch and ``--compare-size``
+(64 by default), it times two networks written here in plain PyTorch,
+independent of cnnzoo's layers:
 ResNet-50 (bottlenecks [3, 4, 6, 3], stride on the first 1×1 as in the paper,
 projection shortcuts where the shape changes) and VGG-16 (configuration D).
 Each baseline's parameter count is checked against cnnzoo's before timing, and
@@ -161,9 +162,10 @@ def main() -> None:
     ap.add_argument("--families", help="comma-separated families as `cnnzoo list` shows them (vgg,inception)")
     ap.add_argument("--models", help="comma-separated names or shell patterns ('resnet*,vgg16')")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--size", type=int, default=64, help="input side; raised to a model's minimum")
-    ap.add_argument("--min-time", type=float, default=1.0, help="seconds of timed steps per model")
-    ap.add_argument("--max-steps", type=int, default=5)
+    ap.add_argument("--size", type=int, default=32, help="input side; raised to a model's minimum")
+    ap.add_argument("--compare-size", type=int, default=64, help="input side of the side-by-side table")
+    ap.add_argument("--min-time", type=float, default=0.5, help="seconds of timed steps per model")
+    ap.add_argument("--max-steps", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="alternating rounds for cnnzoo vs baseline")
     ap.add_argument(
         "--threads",
@@ -211,7 +213,7 @@ def main() -> None:
         except ValueError:
             print(f"| {name} | – | not registered yet | – | – |")
             continue
-        side = max(args.size, info.min_size or 1)
+        side = max(args.compare_size, info.min_size or 1)
         x = torch.randn(args.batch, 3, side, side)
         ours, ref = cnnzoo.create(name), make()
         if _params(ours) != _params(ref):

@@ -141,3 +141,29 @@ def test_initialisation_and_input_checks():
         model.eval()(torch.randn(1, 3, 30, 30))
     with pytest.raises(ValueError, match="channel"):
         model(torch.randn(1, 1, 64, 64))
+
+
+# Table 1, ops column (millions of multiply-accumulates) per Inception module.
+TABLE_1_OPS = {"3a": 128, "3b": 304, "4a": 73, "4b": 88, "4c": 100, "4d": 119, "4e": 170, "5b": 71}
+
+
+def test_module_costs_follow_the_ops_column_of_table_1():
+    model = _meta().eval()
+    macs = {}
+
+    def count(name):
+        def hook(module, inputs, output):
+            macs[name] = macs.get(name, 0) + module.weight.numel() * output.shape[-2] * output.shape[-1]
+
+        return hook
+
+    for name in [*TABLE_1_OPS, "5a"]:
+        for m in getattr(model, f"inception{name}").modules():
+            if isinstance(m, nn.Conv2d):
+                m.register_forward_hook(count(name))
+    model(torch.empty(1, 3, 224, 224, device="meta"))
+    for name, ops in TABLE_1_OPS.items():
+        assert abs(macs[name] / 1e6 - ops) < 1.0, name
+    # 5a prints 54M, but its own columns (832 maps at 7×7 into 256, 160→320, 32→128, 128) give 51M.
+    five_a = 49 * (832 * 256 + 832 * 160 + 9 * 160 * 320 + 832 * 32 + 25 * 32 * 128 + 832 * 128)
+    assert macs["5a"] == five_a

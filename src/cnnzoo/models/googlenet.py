@@ -50,9 +50,9 @@ hidden layers and 0 in the classifiers, so ReLUs start active.
 
 Where other libraries deviate: torchvision (and the ports of the TensorFlow
 model) put a 3×3 convolution in the "5×5" branch, add BatchNorm and drop the
-LRN; that network has 6.6M parameters and is not the paper's. Here it is the
-option ``bn=True`` (BatchNorm after every convolution, no LRN, no conv
-biases), with the paper's real 5×5 convolutions kept.
+LRN; that network has 6.6M parameters and is not the paper's. The BatchNorm
+part of that variant is the option ``bn=True`` here (BatchNorm after every
+convolution, no LRN, no conv biases), with the real 5×5 convolutions kept.
 
 Any input from 31×31 up is accepted (global average pooling; the auxiliary
 heads pool 5×5/3 when their map allows and then adaptively to 4×4, which is
