@@ -26,3 +26,16 @@ def torch_reference(fn, *arrays, dout: np.ndarray | None = None, seed: int = 0):
 @pytest.fixture(scope="session")
 def torch_ref():
     return torch_reference
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """The engine's matrices are small: one BLAS/torch thread is faster than two fighting
+    over shared cores, and results do not depend on the thread count."""
+    from threadpoolctl import threadpool_limits
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(old)
