@@ -10,9 +10,14 @@ from cnnzoo.data.datasets import DataError, build_data, list_datasets
 from cnnzoo.data.digits_seg import make_canvases
 
 
-def test_bundle_shapes_dtypes_and_classes():
+@pytest.fixture(scope="module")
+def bundle():
+    return build_data("digits-seg")
+
+
+def test_bundle_shapes_dtypes_and_classes(bundle):
     assert "digits-seg" in list_datasets()
-    b = build_data("digits-seg")
+    b = bundle
     assert b.task == "segmentation" and b.num_classes == 11 and b.in_chans == 1
     assert b.image_size == (64, 64) and b.class_names[0] == "background"
     assert b.meta["aug"] == "none"
@@ -27,8 +32,8 @@ def test_bundle_shapes_dtypes_and_classes():
     assert 0.02 < fg < 0.3  # mostly background, as in real segmentation data
 
 
-def test_deterministic_for_a_seed():
-    a, b = build_data("digits-seg"), build_data("digits-seg")
+def test_deterministic_for_a_seed(bundle):
+    a, b = bundle, build_data("digits-seg")
     assert torch.equal(a.train.tensors[0], b.train.tensors[0])
     assert torch.equal(a.test.tensors[1], b.test.tensors[1])
     c = build_data("digits-seg", seed=1)

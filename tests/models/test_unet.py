@@ -65,3 +65,29 @@ def test_small_padded_unet_trains_and_init_std():
     # std sqrt(2 / N), N = 3·3·C_in (§3): checked on the widest convolution.
     big = UNet(base_width=16).down[4].conv2.weight  # 256 -> 256, 3×3
     assert abs(big.std().item() - (2 / (9 * 256)) ** 0.5) < 0.02 * (2 / (9 * 256)) ** 0.5
+
+
+@pytest.fixture
+def one_thread():
+    # Small convolutions gain nothing from a second thread on a busy 2-core machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.slow
+def test_trains_on_digits_seg_through_the_api(tmp_path, one_thread):
+    # The smallest set-up, end to end: the loop's segmentation branch (per-pixel
+    # cross-entropy, pixel accuracy and mean IoU) on the embedded digits canvases.
+    from cnnzoo.train import TrainConfig, train
+
+    config = TrainConfig(
+        model="unet", data="digits-seg", epochs=1, batch_size=16, limit_train=32, lr=3e-3,
+        model_kwargs={"padding": True, "base_width": 4}, out=str(tmp_path / "run"), progress=False,
+    )  # fmt: skip
+    result = train(config)
+    row = result.rows[-1]
+    assert 0.0 <= row["test_miou"] <= 1.0 and 0.0 <= row["test_acc"] <= 1.0
+    assert row["train_loss"] > 0 and row["train_loss"] < 10
+    assert (tmp_path / "run" / "metrics.jsonl").exists()

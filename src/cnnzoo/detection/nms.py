@@ -65,11 +65,27 @@ def _iou_matrix(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
 
 
-def _greedy_within(iou: Tensor, iou_threshold: float) -> Tensor:
-    # iou[i, j] for boxes already in score order; i suppresses j only if i < j.
-    n = iou.shape[0]
-    s = torch.triu(iou > iou_threshold, diagonal=1)
-    keep = torch.ones(n, dtype=torch.bool, device=iou.device)
+def _overlaps(a: Tensor, b: Tensor, iou_threshold: float) -> Tensor:
+    """``IoU(a_i, b_j) > iou_threshold`` as a ``(len(a), len(b))`` bool matrix.
+
+    The same arithmetic as :func:`box_iou` (so the same decisions, bit for bit),
+    with fewer temporaries: this is where NMS spends its time. A zero union
+    gives 0/0 = NaN, and NaN > t is False, as IoU 0 would be.
+    """
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    w = torch.minimum(a[:, None, 2], b[None, :, 2]).sub_(torch.maximum(a[:, None, 0], b[None, :, 0])).clamp_(min=0)
+    h = torch.minimum(a[:, None, 3], b[None, :, 3]).sub_(torch.maximum(a[:, None, 1], b[None, :, 1])).clamp_(min=0)
+    inter = w.mul_(h)
+    union = (area_a[:, None] + area_b[None, :]).sub_(inter)
+    return torch.div(inter, union, out=union).gt_(iou_threshold).bool()
+
+
+def _greedy_within(s: Tensor) -> Tensor:
+    # s[i, j]: box i would suppress box j (boxes in score order; only i < j counts).
+    n = s.shape[0]
+    s = torch.triu(s, diagonal=1)
+    keep = torch.ones(n, dtype=torch.bool, device=s.device)
     for _ in range(n):
         new = ~(s & keep[:, None]).any(dim=0)
         if torch.equal(new, keep):
@@ -104,12 +120,12 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block: int = 512) -
         cand = sorted_boxes[start : start + block]
         alive = torch.ones(cand.shape[0], dtype=torch.bool, device=boxes.device)
         if kept_boxes.shape[0]:
-            alive = ~(_iou_matrix(kept_boxes, cand) > iou_threshold).any(dim=0)
+            alive = ~_overlaps(kept_boxes, cand, iou_threshold).any(dim=0)
         idx = alive.nonzero().squeeze(1)
         if idx.numel() == 0:
             continue
         cand = cand[idx]
-        keep = _greedy_within(_iou_matrix(cand, cand), iou_threshold)
+        keep = _greedy_within(_overlaps(cand, cand, iou_threshold))
         kept.append(idx[keep] + start)
         kept_boxes = torch.cat((kept_boxes, cand[keep]))
     return order[torch.cat(kept)]
