@@ -47,3 +47,43 @@ def test_bottleneck_width_is_four_k():
 def test_transition_halves_resolution_and_sets_channels():
     t = Transition(64, 32)
     assert t(torch.randn(2, 64, 9, 9)).shape == (2, 32, 4, 4)
+
+
+def _saved_bytes(block: DenseBlock, x: torch.Tensor) -> int:
+    """Bytes autograd keeps for backward after ``block(x)``, each storage once, weights excluded."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        s = t.untyped_storage()
+        storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = block(x)
+    weights = {p.untyped_storage().data_ptr() for p in block.parameters()}
+    total = sum(n for ptr, n in storages.items() if ptr not in weights)
+    del out
+    return total
+
+
+def test_saved_memory_is_quadratic_in_layers_plain_and_linear_memory_efficient():
+    # REFERENCE.md: a naive dense block keeps O(L²) feature maps, the shared-storage
+    # (memory-efficient) one O(L). One more layer adds a constant amount in the
+    # linear case; in the quadratic case the increase itself grows by a constant.
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    for efficient, quadratic in ((False, True), (True, False)):
+        saved = [
+            _saved_bytes(DenseBlock(n, 8, growth_rate=4, memory_efficient=efficient).train(), x)
+            for n in (2, 3, 4, 5, 6)
+        ]
+        first = [b - a for a, b in zip(saved, saved[1:])]
+        second = [b - a for a, b in zip(first, first[1:])]
+        assert all(d > 0 for d in first)
+        if quadratic:
+            # Layer ℓ stores its (c0 + ℓk)-channel concatenation and the BN/ReLU
+            # output on it: 2·k·H·W·N·4 bytes more than layer ℓ − 1 (plus BN's
+            # per-channel statistics, a few bytes).
+            assert second[0] == second[1] == second[2]
+            assert 2 * 4 * 6 * 6 * 2 * 4 <= second[0] < 1.1 * 2 * 4 * 6 * 6 * 2 * 4
+        else:
+            assert second == [0, 0, 0]
