@@ -52,7 +52,7 @@ class ReceptiveField:
         return "x".join(_fmt(v) for v in self.size)
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerReport:
     """One row: a module call, or a function (``add``, ``cat``…) called by a container's ``forward``.
 
