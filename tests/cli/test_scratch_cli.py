@@ -38,6 +38,7 @@ def test_scratch_bad_options_exit_2_with_one_line():
         (["--model", "vgg16"], "unknown model"),
         (["--epochs", "0"], "epochs and batch_size must be positive"),
         (["--activation", "gelu"], "activation must be one of"),
+        (["--schedule", "step"], "schedule must be one of"),
     ]:
         result = runner.invoke(app, ["scratch", "train", *args, "--quiet"])
         assert result.exit_code == 2, (args, result.output)

@@ -52,8 +52,9 @@ def train_command(
     optimizer: str = typer.Option("adam", "--optimizer", help="sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw, adamax, nadam, amsgrad, adabound."),
     epochs: int = typer.Option(10, "--epochs", help="Number of epochs."),
     batch_size: int = typer.Option(32, "--batch-size", help="Mini-batch size."),
-    lr: float = typer.Option(None, "--lr", help="Learning rate [default: the optimizer's own]."),
+    lr: float = typer.Option(None, "--lr", help="Learning rate [default: the optimizer's own, Adam 1e-3]."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay."),
+    schedule: str = typer.Option("cosine", "--schedule", help="constant or cosine (annealed to 0 over --epochs)."),
     activation: str = typer.Option("relu", "--activation", help="relu, tanh (the paper) or sigmoid."),
     pool: str = typer.Option("max", "--pool", help="max or avg (the paper)."),
     target_acc: float = typer.Option(None, "--target-acc", help="Stop after the first epoch with at least this test accuracy (a fraction)."),
@@ -78,7 +79,7 @@ def train_command(
         fail(f"--target-acc is a fraction in (0, 1]; got {target_acc}")
     try:
         cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer.lower(), lr=lr,
-                          weight_decay=weight_decay, seed=seed, target_acc=target_acc)  # fmt: skip
+                          weight_decay=weight_decay, schedule=schedule, seed=seed, target_acc=target_acc)  # fmt: skip
         from cnnzoo.scratch.lenet import lenet5
 
         net = lenet5(activation=activation, pool=pool, seed=seed)

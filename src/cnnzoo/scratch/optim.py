@@ -253,6 +253,7 @@ class AdaBound(Optimizer):
     """AdaBound (Luo et al. 2019, "Adaptive Gradient Methods with Dynamic Bound of Learning
     Rate", ICLR, arXiv:1902.09843): Adam whose per-coordinate step size is clipped into
     bounds that both converge to ``η*`` (``final_lr``), so it turns into SGD over time.
+    A schedule that changes ``lr`` scales ``η*`` by the same factor, as the authors' code does.
 
     ``m_t, v_t`` as in Adam;  ``η_l(t) = η* (1 - 1/(γt + 1))``,  ``η_u(t) = η* (1 + 1/(γt))``;
     ``η̂_t = Clip(η √(1 - β₂ᵗ) / (1 - β₁ᵗ) / (√v_t + ε), η_l(t), η_u(t))``;  ``θ ← θ - η̂_t ⊙ m_t``.
@@ -268,14 +269,16 @@ class AdaBound(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.beta1, self.beta2 = betas
         self.final_lr, self.gamma, self.eps, self.sqrt_t_decay = final_lr, gamma, eps, sqrt_t_decay
+        self.base_lr = lr
 
     def _update(self, p, g, state):
         b1, b2, t = self.beta1, self.beta2, self.t
         m, v = self._zeros(state, "m", g), self._zeros(state, "v", g)
         m[...] = b1 * m + (1 - b1) * g
         v[...] = b2 * v + (1 - b2) * g * g
-        lower = self.final_lr * (1 - 1 / (self.gamma * t + 1))
-        upper = self.final_lr * (1 + 1 / (self.gamma * t))
+        final_lr = self.final_lr * self.lr / self.base_lr  # a schedule on η moves η* with it
+        lower = final_lr * (1 - 1 / (self.gamma * t + 1))
+        upper = final_lr * (1 + 1 / (self.gamma * t))
         step = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t) / (np.sqrt(v) + self.eps)
         step = np.clip(step, lower, upper)
         if self.sqrt_t_decay:

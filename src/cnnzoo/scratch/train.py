@@ -8,6 +8,7 @@ images_per_s, seconds``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ from cnnzoo.scratch.layers import Module
 from cnnzoo.scratch.losses import softmax_cross_entropy_loss
 from cnnzoo.scratch.optim import Optimizer, create_optimizer
 
-__all__ = ["TrainConfig", "evaluate", "train_epoch", "fit"]
+__all__ = ["TrainConfig", "SCHEDULES", "scheduled_lr", "evaluate", "train_epoch", "fit"]
 
 
 @dataclass
@@ -31,12 +32,26 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    schedule: str = "cosine"
     seed: int = 0
     target_acc: float | None = None  # stop after the first epoch that reaches it
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be positive; got {self.epochs}, {self.batch_size}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(base_lr: float, epoch: int, epochs: int, schedule: str) -> float:
+    """Learning rate for ``epoch`` (1-based): constant, or cosine annealing without restarts
+    (Loshchilov & Hutter 2017) ``η_e = η₀ · ½ (1 + cos(π (e - 1) / E))``, set once per epoch."""
+    if schedule == "constant":
+        return base_lr
+    return base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
 
 
 def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> tuple[float, float]:
@@ -101,7 +116,9 @@ def fit(
     rng = np.random.default_rng(config.seed)
     opt = optimizer or create_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
     history = []
+    base_lr = opt.lr
     for epoch in range(1, config.epochs + 1):
+        opt.lr = scheduled_lr(base_lr, epoch, config.epochs, config.schedule)
         start = time.perf_counter()
         train_loss, train_acc = train_epoch(model, opt, x_train, y_train, config.batch_size, rng, config.label_smoothing, on_batch)
         seconds = time.perf_counter() - start
