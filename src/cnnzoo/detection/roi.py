@@ -144,8 +144,10 @@ def _bilinear_weights(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor,
     return low, high, 1.0 - frac, frac, valid
 
 
-def _align_group(input: Tensor, rois: Tensor, oh: int, ow: int, gh: int, gw: int, aligned: bool,
-                 spatial_scale: float) -> Tensor:  # fmt: skip
+def _align_group(
+    input: Tensor, rois: Tensor, oh: int, ow: int, gh: int, gw: int, aligned: bool, spatial_scale: float
+) -> Tensor:
+    """RoI align for RoIs that share the sample grid ``gh × gw`` per bin: one gather for all."""
     offset = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = (rois[:, i] * spatial_scale - offset for i in range(1, 5))
     rw, rh = x2 - x1, y2 - y1
@@ -214,8 +216,8 @@ def roi_align(
         sel = ((pairs[:, 0] == pair[0]) & (pairs[:, 1] == pair[1])).nonzero().squeeze(1)
         if pair[0] == 0 or pair[1] == 0:
             continue  # zero-size RoI with aligned=True: no samples, output 0
-        out = out.index_put((sel,), _align_group(input, rois[sel], oh, ow, pair[0], pair[1], aligned,
-                                                 spatial_scale))  # fmt: skip
+        pooled = _align_group(input, rois[sel], oh, ow, pair[0], pair[1], aligned, spatial_scale)
+        out = out.index_put((sel,), pooled)
     return out
 
 
