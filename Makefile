@@ -24,8 +24,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/cnnzoo train lenet5 --data digits --out runs/demo-lenet5
 
+# Two pytest workers on two cores, one thread each: OpenMP threads that outnumber
+# the cores spin-wait on each other and slow small models down many times over.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
