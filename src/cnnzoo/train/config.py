@@ -19,7 +19,7 @@ class TrainConfig:
 
     model: str = "lenet5"
     data: str = "digits"
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 64
     optimizer: str = "adamw"
     lr: float | None = None  # None: the optimizer's default in train.optim.DEFAULT_LR
