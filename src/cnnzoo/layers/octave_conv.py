@@ -16,8 +16,8 @@ with 2×2 average pooling and nearest-neighbour upsampling. The four kernels
 together have exactly the ``k²·C_in·C_out`` weights of the convolution they
 replace; the cost falls because three of the four work at quarter
 resolution: with ``α_in = α_out = α`` the multiply-adds are
-``1 − ¾·α·(2 − α)`` of a plain convolution (table 1 of the paper: 43.75% at
-α = 0.5). ``α_in = 0`` is the first octave layer (a plain tensor in),
+``1 − ¾·α·(2 − α)`` of a plain convolution (43.75% at α = 0.5; table 1 of
+the paper rounds to whole percent). ``α_in = 0`` is the first octave layer (a plain tensor in),
 ``α_out = 0`` the last (a plain tensor out); ``α_in = α_out = 0`` is an
 ordinary convolution.
 """
