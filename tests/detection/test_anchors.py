@@ -9,6 +9,7 @@ from cnnzoo.detection import (
     assign_anchor_to_bbox,
     box_corner_to_center,
     grid_anchors,
+    multibox_detection,
     multibox_prior,
     multibox_target,
 )
@@ -101,3 +102,21 @@ def test_bad_input():
         assign_anchor_to_bbox(torch.tensor([[0.5, 0, 0.1, 1]]), ANCHORS)
     with pytest.raises(ValueError, match="positive"):
         grid_anchors((0, 3), 16, [32], [1])
+
+
+def test_multibox_detection_matches_d2l():
+    # d2l §14.4.4: four anchors, zero offsets, dog / cat probabilities; the book
+    # prints the kept dog and cat boxes first and the two suppressed ones as -1.
+    anchors = torch.tensor([[0.1, 0.08, 0.52, 0.92], [0.08, 0.2, 0.56, 0.95],
+                            [0.15, 0.3, 0.62, 0.91], [0.55, 0.2, 0.9, 0.88]])  # fmt: skip
+    cls_probs = torch.tensor([[0.0] * 4, [0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.9]])
+    out = multibox_detection(cls_probs[None], torch.zeros(1, 16), anchors[None], nms_threshold=0.5)
+    expected = torch.tensor([[
+        [0.0, 0.9, 0.1, 0.08, 0.52, 0.92],
+        [1.0, 0.9, 0.55, 0.2, 0.9, 0.88],
+        [-1.0, 0.8, 0.08, 0.2, 0.56, 0.95],
+        [-1.0, 0.7, 0.15, 0.3, 0.62, 0.91],
+    ]])  # fmt: skip
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError, match="offset_preds"):
+        multibox_detection(cls_probs[None], torch.zeros(1, 12), anchors)

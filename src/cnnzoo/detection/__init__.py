@@ -12,6 +12,7 @@ from cnnzoo.detection.anchors import (
     anchor_shapes,
     assign_anchor_to_bbox,
     grid_anchors,
+    multibox_detection,
     multibox_prior,
     multibox_target,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "encode_boxes",
     "generalized_box_iou",
     "grid_anchors",
+    "multibox_detection",
     "multibox_prior",
     "multibox_target",
     "nms",

@@ -26,14 +26,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from cnnzoo.detection.box_coder import encode_boxes
+from cnnzoo.detection.box_coder import decode_boxes, encode_boxes
 from cnnzoo.detection.boxes import box_iou, check_boxes
+from cnnzoo.detection.nms import nms
 
 __all__ = [
     "ANCHOR_STDS",
     "anchor_shapes",
     "assign_anchor_to_bbox",
     "grid_anchors",
+    "multibox_detection",
     "multibox_prior",
     "multibox_target",
 ]
@@ -213,3 +215,55 @@ def multibox_target(
         masks.append(pos[:, None].expand(-1, 4).reshape(-1).to(anchors.dtype))
         classes.append(cls)
     return torch.stack(offsets), torch.stack(masks), torch.stack(classes)
+
+
+def multibox_detection(
+    cls_probs: Tensor,
+    offset_preds: Tensor,
+    anchors: Tensor,
+    nms_threshold: float = 0.5,
+    pos_threshold: float = 0.009999999,
+    stds: Sequence[float] = ANCHOR_STDS,
+) -> Tensor:
+    """Predicted boxes from anchor scores and offsets, as d2l's ``multibox_detection``.
+
+    Args:
+        cls_probs: ``(B, 1 + C, A)`` class probabilities, background first.
+        offset_preds: ``(B, 4A)`` predicted offsets (the encoding of :func:`multibox_target`).
+        anchors: ``(1, A, 4)`` or ``(A, 4)``.
+        nms_threshold: IoU threshold of the (class-agnostic) NMS.
+        pos_threshold: predictions less confident than this become background.
+
+    Returns:
+        ``(B, A, 6)`` rows ``(class, confidence, x1, y1, x2, y2)``: the boxes NMS
+        keeps first, by decreasing confidence, then the others; class ``-1``
+        marks a suppressed or background prediction (whose confidence is then
+        ``1 − confidence`` if it fell below ``pos_threshold``, as in d2l).
+    """
+    if anchors.dim() == 3:
+        anchors = anchors[0]
+    anchors = check_boxes(anchors, "anchors")
+    if cls_probs.dim() != 3 or cls_probs.shape[2] != anchors.shape[0]:
+        raise ValueError(
+            f"cls_probs must be (B, 1 + C, A) with A = {anchors.shape[0]} anchors; got {tuple(cls_probs.shape)}"
+        )
+    if offset_preds.shape != (cls_probs.shape[0], 4 * anchors.shape[0]):
+        raise ValueError(
+            f"offset_preds must be (B, 4A) = {(cls_probs.shape[0], 4 * anchors.shape[0])}; "
+            f"got {tuple(offset_preds.shape)}"
+        )
+    out = []
+    for probs, offsets in zip(cls_probs, offset_preds, strict=True):
+        conf, class_id = probs[1:].max(dim=0)
+        boxes = decode_boxes(offsets.reshape(-1, 4), anchors, stds=stds)
+        keep = nms(boxes, conf, nms_threshold)
+        dropped = torch.ones(anchors.shape[0], dtype=torch.bool, device=anchors.device)
+        dropped[keep] = False
+        order = torch.cat((keep, dropped.nonzero().squeeze(1)))
+        class_id = torch.where(dropped, -1, class_id)[order].to(boxes.dtype)
+        conf, boxes = conf[order], boxes[order]
+        low = conf < pos_threshold
+        class_id[low] = -1
+        conf = torch.where(low, 1 - conf, conf)
+        out.append(torch.cat((class_id[:, None], conf[:, None], boxes), dim=1))
+    return torch.stack(out)
