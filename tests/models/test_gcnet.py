@@ -59,3 +59,5 @@ def test_attention_stages_and_reduction_are_knobs():
     model = meta("gc_resnet50", attention_stages=(1, 2, 3, 4), reduction=4)
     assert all(isinstance(u.attention, GlobalContext) for u in model.units())
     assert model.layer1[0].attention.transform.conv1.out_channels == 256 // 4
+    with pytest.raises(ValueError, match="1..4"):
+        cnnzoo.create("gc_resnet50", attention_stages=(0, 5))

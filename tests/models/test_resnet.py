@@ -287,6 +287,16 @@ def test_in_chans_and_num_classes():
 # stochastic depth (Huang et al. 2016)
 
 
+@pytest.mark.parametrize("unit", ["a", "e"])
+def test_training_backward_through_dropped_units(unit):
+    torch.manual_seed(0)
+    model = cnnzoo.create("resnet20", unit=unit, stochastic_depth=0.2).train()
+    for _ in range(3):  # most units are dropped in each pass
+        model.zero_grad()
+        model(torch.randn(2, 3, 8, 8)).square().mean().backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_linear_decay_rule_on_resnet110():
     p_last = 0.5
     units = meta("resnet110", stochastic_depth=p_last).units()

@@ -261,7 +261,10 @@ class ResidualUnit(nn.Module):
             skip = self.shortcut(pre if self.shortcut_from_preact else x)
         p = self.drop.survival
         if self.training and p < 1.0 and bool(torch.rand((), device="cpu") >= p):
-            return self.post(skip)  # the branch is dropped: not even computed
+            # The branch is dropped: not even computed. The identity (or its
+            # strided view) aliases x, which autograd may still need, so the
+            # in-place ReLU of ``post`` must act on a copy.
+            return self.post(skip.clone())
         out = self.attention(self.branch(pre))
         if not self.training:
             out = self.drop(out)  # x p_l at test time

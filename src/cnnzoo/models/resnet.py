@@ -225,6 +225,13 @@ class ResNet(nn.Module):
         elif attention == "gc":
             attn = partial(GlobalContext, reduction=reduction)
         stages_with_attn = set(attention_stages or range(1, len(layers) + 1))
+        if not stages_with_attn <= set(range(1, len(layers) + 1)):
+            raise ValueError(
+                f"attention_stages are 1-based stage numbers in 1..{len(layers)}; "
+                f"got {sorted(stages_with_attn)}"
+            )
+        if not 0 < first_width_ratio <= 1:
+            raise ValueError(f"first_width_ratio must be in (0, 1]; got {first_width_ratio}")
         sk = (
             (lambda i, o, s, g: SelectiveKernelConv(i, o, s, groups=g))
             if selective_kernel
