@@ -224,8 +224,9 @@ class ResNet(nn.Module):
             attn = partial(SqueezeExcite, reduction=reduction)
         elif attention == "gc":
             attn = partial(GlobalContext, reduction=reduction)
-        stages_with_attn = set(attention_stages or range(1, len(layers) + 1))
-        if not stages_with_attn <= set(range(1, len(layers) + 1)):
+        all_stages = range(1, len(layers) + 1)
+        stages_with_attn = set(all_stages if attention_stages is None else attention_stages)
+        if not stages_with_attn <= set(all_stages):
             raise ValueError(
                 f"attention_stages are 1-based stage numbers in 1..{len(layers)}; "
                 f"got {sorted(stages_with_attn)}"
