@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,14 +34,16 @@ from cnnzoo.scratch import conv_theory as ct
 from cnnzoo.scratch import functional as F
 
 
-def timeit(fn, repeats: int) -> float:
+def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
+    """Best of at least ``repeats`` runs (and of at least ``min_seconds``): on shared cores the
+    minimum is the run least disturbed by other processes."""
     fn()  # warm-up
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats or sum(times) < min_seconds:
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return min(times)
 
 
 def conv_table(repeats: int) -> list[str]:
@@ -79,7 +80,7 @@ def _time_layer(n: int, c: int, h: int, o: int, k: int, s: int, p: int, n_naive:
         out.backward(torch.ones_like(out))
 
     t_ours, t_torch = timeit(ours, repeats), timeit(theirs, repeats)
-    t_naive = timeit(naive, 1) * n / n_naive
+    t_naive = timeit(naive, 1, min_seconds=0.0) * n / n_naive
     scaled = f" (N={n_naive}, ×{n // n_naive})" if n_naive != n else ""
     return f"{t_naive * 1e3:,.0f} ms{scaled} | {t_ours * 1e3:,.1f} ms | {t_torch * 1e3:,.1f} ms | {t_ours / t_torch:.1f}×"
 
@@ -165,7 +166,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads):
-        print(f"## conv forward + backward, float32, {args.threads} thread(s), median of {args.repeats}\n")
+        print(f"## conv forward + backward, float32, {args.threads} thread(s), best of >= {args.repeats} runs\n")
         print("\n".join(conv_table(args.repeats)), "\n")
         print("## one 2-D convolution (full mode), float64, five ways\n")
         print("\n".join(theory_table(args.repeats)), "\n")
