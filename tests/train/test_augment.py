@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnzoo.data.augment import AUGMENTATIONS, PCALighting, ScaleJitter, build_augment, rgb_eigen, train_crop
+from cnnzoo.data.augment import (
+    AUGMENTATIONS,
+    PCALighting,
+    ScaleJitter,
+    build_augment,
+    rgb_eigen,
+    train_crop,
+)
 
 
 @pytest.mark.parametrize("name", AUGMENTATIONS)

@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnzoo.train.losses import build_loss, focal_loss, l1_penalty, multiclass_hinge, smoothed_targets
+from cnnzoo.train.losses import (
+    build_loss,
+    focal_loss,
+    l1_penalty,
+    multiclass_hinge,
+    smoothed_targets,
+)
 
 
 def test_label_smoothing_is_q_formula():

@@ -60,6 +60,7 @@ class TrainResult:
     rows: list[dict[str, Any]]
     best_acc: float
     final: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = None  # the trained model (unwrapped from DDP and torch.compile)
 
 
 def _seed_everything(seed: int) -> None:
@@ -197,7 +198,7 @@ def train_one_epoch(
     def check(step_loss: Tensor) -> None:
         if not torch.isfinite(loss_sum):
             raise TrainingDiverged(
-                f"the loss became {float(step_loss)} by step {schedule.last_epoch}; "
+                f"the loss became {float(step_loss.detach())} by step {schedule.last_epoch}; "
                 "lower --lr (or use --clip-grad-norm) or check the data. The last good checkpoint is kept."
             )
 
@@ -630,7 +631,7 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
     if not stopped and final:
         final = _final_test(config, model, bundle, pipeline, device, loss_fn, autocast_dtype, info, eval_name, final, logger, workers)
     D.barrier(info)
-    return TrainResult(run_dir=out, rows=logger.rows if logger else [], best_acc=best_acc, final=final)
+    return TrainResult(run_dir=out, rows=logger.rows if logger else [], best_acc=best_acc, final=final, model=module)
 
 
 def _final_test(config, model, bundle, pipeline, device, loss_fn, autocast_dtype, info, eval_name, final, logger, workers) -> dict[str, Any]:
