@@ -28,7 +28,7 @@ def test_scratch_train_writes_the_run_directory_of_cnnzoo_train(tmp_path):
     d = load_digits_arrays(32)
     with torch.no_grad():
         acc = float((model(torch.from_numpy(d.x_test)).argmax(1).numpy() == d.y_test).mean())
-    assert acc == rows[0]["test_acc"]
+    assert abs(acc - rows[0]["test_acc"]) <= 1 / len(d.y_test)  # float32 rounding may flip a near-tie
     assert json.loads((out / "checkpoint-last.json").read_text())["model"]["kwargs"]["activation"] == "relu"
 
 
