@@ -48,6 +48,19 @@ def _ints(v: Any, n: int) -> list[int] | None:
     return list(v) if len(v) == n else None
 
 
+def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """NumPy broadcasting (torch.broadcast_shapes lazily imports torch._refs: half a second)."""
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for i, j in zip(a, b, strict=True):
+        if i != j and i != 1 and j != 1:
+            return None
+        out.append(j if i == 1 else i)
+    return tuple(out)
+
+
 def _empty(shape: Sequence[int], like: Tensor) -> Tensor:
     # torch.empty is ten times faster than torch.empty_like on meta (no
     # Python stride logic); outputs are contiguous, as for a plain NCHW model.
@@ -145,6 +158,77 @@ def _addmm(args: Sequence[Any]) -> Tensor | None:
     return _empty((m1.shape[0], m2.shape[1]), m1)
 
 
+def _reduce(args: Sequence[Any], kwargs: dict[str, Any]) -> Tensor | None:
+    x = args[0]
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    keepdim = bool(args[2]) if len(args) > 2 else bool(kwargs.get("keepdim", False))
+    if (len(args) > 3 and args[3] is not None) or kwargs.get("dtype") is not None:
+        return None
+    nd = x.dim()
+    if dims is None or (isinstance(dims, (list, tuple)) and len(dims) == 0):
+        dims = list(range(nd))
+    elif isinstance(dims, int):
+        dims = [dims]
+    if nd == 0 or not all(isinstance(d, int) and -nd <= d < nd for d in dims):
+        return None
+    reduced = {d % nd for d in dims}
+    shape = [1 if i in reduced else n for i, n in enumerate(x.shape) if keepdim or i not in reduced]
+    return _empty(shape, x)
+
+
+def _cat(args: Sequence[Any], kwargs: dict[str, Any]) -> Tensor | None:
+    tensors = args[0]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if not isinstance(tensors, (list, tuple)) or not tensors or kwargs.keys() - {"dim"}:
+        return None
+    first = tensors[0]
+    nd = first.dim()
+    if nd == 0 or not isinstance(dim, int) or not -nd <= dim < nd:
+        return None
+    dim %= nd
+    total = 0
+    for t in tensors:
+        if not isinstance(t, Tensor) or not t.is_meta or t.dim() != nd or t.dtype != first.dtype:
+            return None
+        if any(t.shape[i] != first.shape[i] for i in range(nd) if i != dim):
+            return None
+        total += t.shape[dim]
+    shape = list(first.shape)
+    shape[dim] = total
+    return _empty(shape, first)
+
+
+def _stack(args: Sequence[Any], kwargs: dict[str, Any]) -> Tensor | None:
+    tensors = args[0]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if not isinstance(tensors, (list, tuple)) or not tensors or kwargs.keys() - {"dim"}:
+        return None
+    first = tensors[0]
+    nd = first.dim() + 1
+    if not isinstance(dim, int) or not -nd <= dim < nd:
+        return None
+    for t in tensors:
+        if (
+            not isinstance(t, Tensor)
+            or not t.is_meta
+            or t.shape != first.shape
+            or t.dtype != first.dtype
+        ):
+            return None
+    shape = list(first.shape)
+    shape.insert(dim % nd, len(tensors))
+    return _empty(shape, first)
+
+
+def _layer_norm(args: Sequence[Any]) -> tuple[Tensor, Tensor, Tensor] | None:
+    x, normalized = args[0], list(args[1])
+    k = len(normalized)
+    if list(x.shape[x.dim() - k :]) != normalized:
+        return None
+    stats = (*x.shape[: x.dim() - k], *([1] * k))
+    return _empty(x.shape, x), _empty(stats, x), _empty(stats, x)
+
+
 _UNARY = frozenset(
     str.split(
         "relu relu6 sigmoid tanh hardtanh hardswish hardsigmoid silu gelu mish leaky_relu elu "
@@ -156,6 +240,10 @@ _BINARY = frozenset(str.split("add sub mul div rsub maximum minimum pow"))
 
 def fast_output(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """The op's meta output(s) from a shape formula, or ``None`` to run the real meta kernel."""
+    if name == "cat" and args:
+        return _cat(args, kwargs)
+    if name == "stack" and args:
+        return _stack(args, kwargs)
     if not args or not isinstance(args[0], Tensor) or not args[0].is_meta:
         return None
     x: Tensor = args[0]
@@ -167,15 +255,23 @@ def fast_output(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any
         if isinstance(other, Tensor):
             if not other.is_meta:
                 return None
-            shape = torch.broadcast_shapes(x.shape, other.shape)
+            shape = x.shape if x.shape == other.shape else _broadcast(x.shape, other.shape)
+            if shape is None:
+                return None
             dtype = torch.result_type(x, other)
         else:
             shape, dtype = x.shape, torch.result_type(x, other)
         if in_place:
             return x if shape == x.shape else None
         return torch.empty(shape, dtype=dtype, device="meta")
+    if name in ("mean", "sum", "amax", "amin"):
+        return _reduce(args, kwargs)
     if kwargs:
         return None
+    if name in ("_softmax", "_log_softmax", "_safe_softmax"):
+        return _empty(x.shape, x)
+    if name == "native_layer_norm":
+        return _layer_norm(args)
     if name == "convolution":
         return _conv(args)
     if name in (
@@ -190,4 +286,16 @@ def fast_output(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any
         return _avg_pool(args)
     if name == "addmm":
         return _addmm(args)
+    if (
+        name == "mm"
+        and len(args) == 2
+        and x.dim() == 2
+        and args[1].dim() == 2
+        and x.shape[1] == args[1].shape[0]
+    ):
+        return _empty((x.shape[0], args[1].shape[1]), x)
+    if name == "bmm" and len(args) == 2 and x.dim() == 3 and args[1].dim() == 3:
+        b = args[1]
+        if x.shape[0] == b.shape[0] and x.shape[2] == b.shape[1]:
+            return _empty((x.shape[0], x.shape[1], b.shape[2]), x)
     return None

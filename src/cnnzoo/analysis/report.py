@@ -56,9 +56,10 @@ class ReceptiveField:
 class LayerReport:
     """One row: a module call, or a function (``add``, ``cat``…) called by a container's ``forward``.
 
-    ``macs``/``other_ops`` include everything executed inside the module
-    (children too); ``params`` are the module's own parameters for leaves and
-    all of its parameters for containers.
+    ``macs``, ``other_ops`` and ``activation_bytes`` include everything
+    executed inside the module (for a container: the sum over the layers in
+    it; for a leaf: its output); ``params`` are the module's own parameters for
+    leaves and all of its parameters for containers.
     """
 
     name: str

@@ -208,13 +208,16 @@ class Tracer(TorchDispatchMode):
         row = frame.row
         outs = [output] if isinstance(output, Tensor) else list(_tensors(output))
         row.output_shapes = [tuple(t.shape) for t in outs]
-        row.activation_bytes = sum(_nbytes(t) for t in outs)
+        if frame.leaf:
+            row.activation_bytes = sum(_nbytes(t) for t in outs)
+        # (a container's bytes are the sum of the outputs inside it, added up below)
         if outs:
             row.receptive_field = getattr(outs[0], _RF, None)
         if self._stack:
             parent = self._stack[-1].row
             parent.macs += row.macs
             parent.other_ops += row.other_ops
+            parent.activation_bytes += row.activation_bytes
 
     # --- op level -----------------------------------------------------------
 
@@ -271,6 +274,7 @@ class Tracer(TorchDispatchMode):
             outs = list(_tensors(out))
             function_row.output_shapes = [tuple(t.shape) for t in outs]
             function_row.activation_bytes = sum(_nbytes(t) for t in outs)
+            frame.row.activation_bytes += function_row.activation_bytes
             if outs:
                 function_row.receptive_field = getattr(outs[0], _RF, None)
         return out
