@@ -340,14 +340,6 @@ def conv2d_backward(
 # --------------------------------------------------------- transposed conv
 
 
-class _TGeometry(NamedTuple):
-    stride: Pair
-    padding: Pair
-    dilation: Pair
-    groups: int
-    out_hw: Pair
-
-
 def conv_transpose2d_forward(
     x: np.ndarray,
     w: np.ndarray,
@@ -398,7 +390,7 @@ def conv_transpose2d_forward(
     hw = tuple((x.shape[2 + a] - 1) * s[a] - 2 * p[a] + d[a] * (w.shape[2 + a] - 1) + op[a] + 1 for a in range(2))
     if min(hw) < 1:
         raise ValueError(f"{what}: padding {p} leaves no output for input shape {tuple(x.shape)}, weight {tuple(w.shape)}")
-    geo = _TGeometry(s, p, d, int(groups), hw)  # type: ignore[arg-type]
+    geo = ConvGeometry(s, p, d, int(groups), hw)  # type: ignore[arg-type]  (out_hw: the output here)
     padded = (x.shape[0], c_out, hw[0] + 2 * p[0], hw[1] + 2 * p[1])
     out_pad = _conv_grad_input(x, w, padded, geo)
     out = out_pad[:, :, p[0] : p[0] + hw[0], p[1] : p[1] + hw[1]]
