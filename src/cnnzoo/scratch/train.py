@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,7 +139,3 @@ def fit(
         if config.target_acc is not None and test_acc >= config.target_acc:
             break
     return history
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
