@@ -157,9 +157,10 @@ TOOLS: dict[str, Callable[[torch.nn.Module, tuple[int, ...]], dict[str, float]]]
 def part2(models: list[str], sizes: list[int], repeat: int) -> None:
     print("## Part 2: side by side on real CPU models\n")
     print(
-        "| model | input | tool | time (s) | vs cnnzoo | MACs reported | vs exact conv+linear | params |"
+        "| model | input | tool | CPU (s) | CPU vs cnnzoo | wall (s) | MACs reported "
+        "| vs exact conv+linear | params |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     notes: list[str] = []
     for name in models:
         torch.manual_seed(0)
@@ -175,22 +176,24 @@ def part2(models: list[str], sizes: list[int], repeat: int) -> None:
                         warnings.simplefilter("ignore")
                         if tool != "cnnzoo" and side == sizes[0]:
                             fn(model, size)  # warm-up (imports, first-call costs)
-                        took, res = _best(lambda fn=fn, m=model, s=size: fn(m, s), reps)
+                        wall, took, res = _best(lambda fn=fn, m=model, s=size: fn(m, s), reps)
                 except ImportError:
-                    print(f"| {name} | {side} | {tool} | not installed | | | | |")
+                    print(f"| {name} | {side} | {tool} | not installed | | | | | |")
                     continue
                 except Exception as e:  # noqa: BLE001 - report and go on
                     print(
-                        f"| {name} | {side} | {tool} | failed: {type(e).__name__}: {str(e)[:60]} | | | | |"
+                        f"| {name} | {side} | {tool} | failed: {type(e).__name__}: {str(e)[:60]} | | | | | |"
                     )
                     continue
                 times[tool] = took
                 if tool == "cnnzoo":
                     exact = res["macs"]
-                ratio = "1" if tool == "cnnzoo" else f"{took / times['cnnzoo']:.0f}x"
+                ratio = (
+                    "1" if tool == "cnnzoo" else f"{took / times.get('cnnzoo', float('nan')):.0f}x"
+                )
                 diff = (res["macs"] - exact) / exact * 100 if exact else 0.0
                 print(
-                    f"| {name} | {side} | {tool} | {took:.3f} | {ratio} | {res['macs']:,.0f} "
+                    f"| {name} | {side} | {tool} | {took:.3f} | {ratio} | {wall:.3f} | {res['macs']:,.0f} "
                     f"| {diff:+.2f}% | {res['params']:,.0f} |"
                 )
                 if tool == "cnnzoo":
