@@ -40,6 +40,7 @@ def train_command(
     aux_weight: float = typer.Option(TrainConfig.aux_weight, "--aux-weight", help="Weight of auxiliary classifiers' losses (GoogLeNet: 0.3)."),
     clip_grad_norm: float = typer.Option(None, "--clip-grad-norm", help="Clip the gradient's global L2 norm to this value."),
     patience: int = typer.Option(None, "--patience", help="Early stopping: stop after this many epochs without a better validation score."),
+    stop_at: float = typer.Option(None, "--stop-at", help="Stop once the validation (or test) accuracy reaches this fraction."),
     aug: str = typer.Option("auto", "--aug", help="none, digits, alexnet, vgg, inception, cifar, d2l; auto picks the data set's own."),
     val_split: float = typer.Option(0.0, "--val-split", help="Fraction of the training set held out (per class, seeded) for validation."),
     classes: str = typer.Option(None, "--classes", help="Train on these classes only, e.g. 0,1,2,3,4 (relabelled 0..k-1)."),
@@ -75,7 +76,7 @@ def train_command(
     cfg = TrainConfig(
         model=model, data=data, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
         weight_decay=weight_decay, l1=l1, schedule=schedule, warmup_epochs=warmup_epochs, plateau_patience=plateau_patience,
-        loss=loss, label_smoothing=label_smoothing, aux_weight=aux_weight, clip_grad_norm=clip_grad_norm, patience=patience,
+        loss=loss, label_smoothing=label_smoothing, aux_weight=aux_weight, clip_grad_norm=clip_grad_norm, patience=patience, stop_at=stop_at,
         aug=aug, val_split=val_split, classes=_int_list(classes, "--classes"), image_size=image_size, threshold=threshold,
         init=str(init) if init else None, freeze=freeze, backbone_lr_mult=backbone_lr_mult, precision=precision,
         channels_last=channels_last, compile=compile_model, num_workers=workers, peak_tflops=peak_tflops,

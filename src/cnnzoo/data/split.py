@@ -61,7 +61,8 @@ def carve_validation(bundle: DataBundle, fraction: float, seed: int) -> DataBund
 class _Relabel(Dataset):
     def __init__(self, ds: Dataset, indices: list[int], mapping: dict[int, int]) -> None:
         self.ds, self.indices, self.mapping = ds, indices, mapping
-        self.targets = [mapping[int(t)] for t in (dataset_targets(ds)[i] for i in indices)]
+        targets = dataset_targets(ds)
+        self.targets = [mapping[int(targets[i])] for i in indices]
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -47,6 +47,7 @@ class TrainConfig:
     l1: float = 0.0
     clip_grad_norm: float | None = None
     patience: int | None = None  # early stopping: epochs without a better validation score
+    stop_at: float | None = None  # stop once the validation (or test) score reaches this
     plateau_patience: int = 2  # --schedule plateau: epochs without improvement before lr / 10
     threshold: float = 0.5  # multi-label: a label is predicted when its sigmoid exceeds this
     # Speed.
@@ -88,6 +89,8 @@ class TrainConfig:
             raise ValueError(f"--clip-grad-norm must be positive; got {self.clip_grad_norm}")
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"--patience must be a positive integer; got {self.patience}")
+        if self.stop_at is not None and not 0 < self.stop_at <= 1:
+            raise ValueError(f"--stop-at must be in (0, 1]; got {self.stop_at}")
         if self.plateau_patience < 0:
             raise ValueError(f"--plateau-patience must be >= 0; got {self.plateau_patience}")
         if not 0 < self.threshold < 1:

@@ -402,7 +402,8 @@ def _resume(config: TrainConfig, info: D.DistInfo) -> TrainResult:
 def _prepare_data(config: TrainConfig) -> DataBundle:
     from cnnzoo.data.split import carve_validation, select_classes
 
-    options = {"image_size": config.image_size} if config.image_size else {}
+    # folder: and csv: call it image_size; the embedded digits call it size.
+    options = {"image_size": config.image_size, "size": config.image_size} if config.image_size else {}
     bundle = build_data(config.data, **options)
     if config.classes:
         bundle = select_classes(bundle, config.classes)
@@ -460,6 +461,14 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
     eval_set, eval_name = (bundle.val, "val") if bundle.val is not None else (bundle.test, "test")
     if ckpt is not None:
         mean, std = ckpt["meta"]["normalize"]["mean"], ckpt["meta"]["normalize"]["std"]
+    elif config.init:
+        # The copied layers expect inputs normalised as they were trained (d2l §14.2 uses ImageNet's statistics).
+        from cnnzoo.train.checkpoint import load_checkpoint as _load
+
+        norm = _load(config.init)["meta"].get("normalize") or {}
+        mean, std = norm.get("mean"), norm.get("std")
+        if mean is None or len(mean) != bundle.in_chans:
+            mean, std = channel_stats(train_set)
     else:
         mean, std = channel_stats(train_set)
     aug_name = config.aug if config.aug != "auto" else bundle.meta.get("aug", "digits" if bundle.name == "digits" else "none")
@@ -627,6 +636,9 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
                 break
             if config.patience is not None and bad_epochs >= config.patience:
                 final = row | {"early_stopped": True}
+                break
+            if config.stop_at is not None and score >= config.stop_at:
+                final = row | {"reached": config.stop_at}
                 break
     if not stopped and final:
         final = _final_test(config, model, bundle, pipeline, device, loss_fn, autocast_dtype, info, eval_name, final, logger, workers)

@@ -1,0 +1,87 @@
+"""Images/s of ``cnnzoo.train`` against a bare hand-written PyTorch loop, side by side.
+
+Same model, data (the embedded digits at 32×32, no augmentation), batch size,
+optimizer (AdamW), per-step schedule and normalisation. Both sides time the
+training passes only (evaluation excluded) and run alternately, so the load of
+a shared machine falls on both alike; the table gives the median over rounds
+and the ratio. The overhead is what cnnzoo adds per step: NaN checks, the
+resumable sampler, progress accounting, metric sums.
+
+    python benchmarks/train_overhead.py [--rounds 3] [--epochs 3] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+import cnnzoo
+from cnnzoo.data import build_data
+from cnnzoo.train import TrainConfig, train
+from cnnzoo.train.loop import channel_stats
+from cnnzoo.train.schedules import build_schedule
+
+
+def bare_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: int) -> list[float]:
+    """Images/s of each epoch of the simplest correct loop over the same data and recipe."""
+    torch.manual_seed(seed)
+    bundle = build_data("digits")
+    ds = torch.utils.data.Subset(bundle.train, range(min(limit, len(bundle.train))))
+    mean, std = channel_stats(ds)
+    mean_t, std_t = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+    model = cnnzoo.create(model_name, num_classes=10, in_chans=1)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    steps = math.ceil(len(ds) / batch_size)
+    sched = build_schedule("onecycle", opt, epochs * steps, steps)
+    rates = []
+    for epoch in range(epochs):
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(epoch))
+        model.train()
+        start, seen = time.perf_counter(), 0
+        for x, y in loader:
+            x = (x - mean_t) / std_t
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(y)
+        rates.append(seen / (time.perf_counter() - start))
+    return rates
+
+
+def cnnzoo_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TrainConfig(model=model_name, data="digits", epochs=epochs, batch_size=batch_size, limit_train=limit, aug="none", out=out, progress=False, seed=seed)
+        return [r["images_per_s"] for r in train(cfg).rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models", default="lenet5:64:1347,resnet20:64:256", help="name:batch:train-samples,…")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.rounds} rounds × {args.epochs} epochs")
+    print(f"{'model':<10} {'batch':>5} {'bare loop img/s':>16} {'cnnzoo img/s':>13} {'cnnzoo / bare':>14} {'overhead':>9}")
+    for spec in args.models.split(","):
+        name, batch, limit = spec.split(":")
+        bare, ours = [], []
+        for r in range(args.rounds):  # alternate, so both see the same machine load
+            bare += bare_loop(name, args.epochs, int(batch), int(limit), r)
+            ours += cnnzoo_loop(name, args.epochs, int(batch), int(limit), r)
+        b, o = statistics.median(bare), statistics.median(ours)
+        print(f"{name:<10} {batch:>5} {b:>16.0f} {o:>13.0f} {o / b:>14.3f} {1 - o / b:>8.1%}")
+
+
+if __name__ == "__main__":
+    main()
