@@ -94,6 +94,16 @@ def test_soft_nms_equals_reference(method, integer):
         torch.testing.assert_close(s, s_ref, rtol=1e-12, atol=0)
 
 
+def test_soft_nms_linear_on_duplicates_decays_to_zero():
+    # IoU 1 gives a linear decay of 0; with score_threshold 0 the duplicates stay, at score 0.
+    boxes = torch.tensor([[0.0, 0, 4, 4], [0, 0, 4, 4], [0, 0, 4, 4], [10, 10, 12, 12]], dtype=torch.float64)
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6], dtype=torch.float64)
+    keep, s = soft_nms(boxes, scores, method="linear", score_threshold=0.0)
+    keep_ref, s_ref = soft_nms_reference(boxes, scores, method="linear", score_threshold=0.0)
+    assert keep.tolist() == keep_ref.tolist() == [0, 3, 1, 2]
+    assert s.tolist() == s_ref.tolist() == [0.9, 0.6, 0.0, 0.0]
+
+
 def test_empty_input():
     empty_b, empty_s = torch.zeros(0, 4), torch.zeros(0)
     for fn in (nms, nms_reference):

@@ -36,7 +36,7 @@ import math
 import torch
 from torch import Tensor
 
-from cnnzoo.detection.boxes import _inter_union, check_boxes
+from cnnzoo.detection.boxes import check_boxes
 
 __all__ = ["batched_nms", "nms", "nms_reference", "soft_nms", "soft_nms_reference"]
 
@@ -58,11 +58,6 @@ def _check(boxes: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
 def _check_threshold(value: float, name: str) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1]; got {value}")
-
-
-def _iou_matrix(a: Tensor, b: Tensor) -> Tensor:
-    inter, union = _inter_union(a, b)
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
 
 
 def _overlaps(a: Tensor, b: Tensor, iou_threshold: float) -> Tensor:
@@ -181,29 +176,34 @@ def soft_nms(
     if sigma <= 0:
         raise ValueError(f"sigma must be positive; got {sigma}")
     _check_threshold(iou_threshold, "iou_threshold")
-    n = boxes.shape[0]
+    # ``current`` holds the decayed scores, -inf for boxes already selected.
     current = scores.to(boxes.dtype).clone()
-    active = torch.ones(n, dtype=torch.bool, device=boxes.device)
+    x1, y1, x2, y2 = boxes.unbind(1)
+    area = (x2 - x1) * (y2 - y1)
     keep: list[int] = []
-    kept_scores: list[Tensor] = []
-    neg_inf = torch.tensor(-math.inf, dtype=current.dtype, device=current.device)
-    for _ in range(n):
-        masked = torch.where(active, current, neg_inf)
-        m = int(torch.argmax(masked))  # first maximum: ties go to the lower index
-        if not active[m] or current[m] < score_threshold:
+    kept_scores: list[float] = []
+    for _ in range(boxes.shape[0]):
+        m = int(torch.argmax(current))  # first maximum: ties go to the lower index
+        value = float(current[m])
+        if value == -math.inf or value < score_threshold:
             break
         keep.append(m)
-        kept_scores.append(current[m])
-        active[m] = False
-        iou = _iou_matrix(boxes[m : m + 1], boxes)[0]
+        kept_scores.append(value)
+        current[m] = -math.inf
+        # IoU of box m with every box, in the arithmetic of box_iou / _iou_pair.
+        w = torch.minimum(x2[m], x2).sub_(torch.maximum(x1[m], x1)).clamp_(min=0)
+        h = torch.minimum(y2[m], y2).sub_(torch.maximum(y1[m], y1)).clamp_(min=0)
+        inter = w.mul_(h)
+        union = (area[m] + area).sub_(inter)
+        iou = torch.where(union > 0, inter / union, 0.0)
         if method == "gaussian":
             decay = torch.exp(-(iou * iou) / sigma)
         else:
             decay = torch.where(iou >= iou_threshold, 1.0 - iou, 1.0)
-        current = torch.where(active, current * decay, current)
+        # -inf × 0 (a selected box, linear decay at IoU 1) is NaN: keep it -inf.
+        current = current.mul_(decay).nan_to_num_(nan=-math.inf, posinf=math.inf, neginf=-math.inf)
     keep_t = torch.tensor(keep, dtype=torch.long, device=boxes.device)
-    scores_t = torch.stack(kept_scores) if kept_scores else current[:0]
-    return keep_t, scores_t
+    return keep_t, torch.tensor(kept_scores, dtype=boxes.dtype, device=boxes.device)
 
 
 def _iou_pair(a: list[float], b: list[float]) -> float:
