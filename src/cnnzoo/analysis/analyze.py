@@ -189,7 +189,8 @@ def _trace(
     stand_ins: dict[int, Tensor] = {}
     swapped: list[tuple[dict[str, Any], str, Tensor]] = []
     modes: list[tuple[nn.Module, bool]] = []
-    for m in model.modules():
+    named = list(model.named_modules())
+    for _, m in named:
         modes.append((m, m.training))
         m.__dict__["training"] = False  # skips Module.__setattr__
         for store, is_param in ((m._parameters, True), (m._buffers, False)):
@@ -217,7 +218,7 @@ def _trace(
     x = torch.zeros(batch_size, *size, dtype=dtype, device=device)
     setattr(x, _RF, rfm.identity(len(size) - 1))
     try:
-        tracer = Tracer(model, len(size) - 1)
+        tracer = Tracer(model, len(size) - 1, named)
         meter = SavedTensorMeter(exclude=weights)
         try:
             with torch.enable_grad(), meter, tracer:

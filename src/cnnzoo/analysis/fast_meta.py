@@ -187,12 +187,14 @@ def _cat(args: Sequence[Any], kwargs: dict[str, Any]) -> Tensor | None:
         return None
     dim %= nd
     total = 0
+    head, tail = first.shape[:dim], first.shape[dim + 1 :]
     for t in tensors:
-        if not isinstance(t, Tensor) or not t.is_meta or t.dim() != nd or t.dtype != first.dtype:
+        if not isinstance(t, Tensor) or not t.is_meta or t.dtype != first.dtype:
             return None
-        if any(t.shape[i] != first.shape[i] for i in range(nd) if i != dim):
+        shape = t.shape
+        if len(shape) != nd or shape[:dim] != head or shape[dim + 1 :] != tail:
             return None
-        total += t.shape[dim]
+        total += shape[dim]
     shape = list(first.shape)
     shape[dim] = total
     return _empty(shape, first)

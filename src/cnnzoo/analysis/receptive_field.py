@@ -190,19 +190,31 @@ def merge(fields: Sequence[ReceptiveField]) -> tuple[ReceptiveField, str | None]
     pool = spatial or list(fields)
     if len(pool) == 1:
         return pool[0], None
+    first = pool[0]
+    if all(f.start == first.start and f.stride == first.stride for f in pool):
+        # Centred alike (the usual case): the union is the largest.
+        size = tuple(map(max, zip(*(f.size for f in pool), strict=True)))
+        return ReceptiveField(size, first.stride, first.start, spatial=bool(spatial)), None
     n = len(pool[0].size)
     warning = None
     jump0 = pool[0].stride
     if spatial and any(
-        abs(f.stride[i] - jump0[i]) > _TOL * max(1.0, jump0[i]) for f in pool for i in range(n)
+        f.stride != jump0
+        and any(abs(f.stride[i] - jump0[i]) > _TOL * max(1.0, jump0[i]) for i in range(n))
+        for f in pool
     ):
         jumps = sorted({tuple(f.stride) for f in pool})
         warning = f"merge of fields with different jumps {jumps}; the largest is kept"
-    lo = [min(f.start[i] - (f.size[i] - 1) / 2 for f in pool) for i in range(n)]
-    hi = [max(f.start[i] + (f.size[i] - 1) / 2 for f in pool) for i in range(n)]
+    lo, hi, jmax = [math.inf] * n, [-math.inf] * n, [0.0] * n
+    for f in pool:
+        for i in range(n):
+            half = (f.size[i] - 1) / 2
+            lo[i] = min(lo[i], f.start[i] - half)
+            hi[i] = max(hi[i], f.start[i] + half)
+            jmax[i] = max(jmax[i], f.stride[i])
     size = tuple(hi[i] - lo[i] + 1 for i in range(n))
     start = tuple((hi[i] + lo[i]) / 2 for i in range(n))
-    jump = tuple(max(f.stride[i] for f in pool) for i in range(n))
+    jump = tuple(jmax)
     return ReceptiveField(size, jump, start, spatial=bool(spatial)), warning
 
 

@@ -13,7 +13,6 @@ and is listed as a fallback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -52,18 +51,26 @@ _WINDOWS = (
 _MATMULS = ("addmm", "mm")
 
 
-def _tensors(obj: Any) -> Iterator[Tensor]:
+def _tensors(obj: Any) -> list[Tensor]:
+    """The tensors in ``obj`` (a tensor, or nested lists, tuples and dicts), in order."""
     if isinstance(obj, Tensor):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
+        return [obj]
+    found: list[Tensor] = []
+    _collect(obj, found)
+    return found
+
+
+def _collect(obj: Any, found: list[Tensor]) -> None:
+    if isinstance(obj, (list, tuple)):
         for o in obj:
             if isinstance(o, Tensor):
-                yield o
-            elif isinstance(o, (list, tuple)):
-                yield from _tensors(o)
+                found.append(o)
+            elif isinstance(o, (list, tuple, dict)):
+                _collect(o, found)
     elif isinstance(obj, dict):
-        for o in obj.values():
-            yield from _tensors(o)
+        _collect(list(obj.values()), found)
+    elif isinstance(obj, Tensor):
+        found.append(obj)
 
 
 def _nbytes(t: Tensor) -> int:
@@ -125,7 +132,12 @@ class Tracer(TorchDispatchMode):
         # wrapper to every call; this mode never runs under torch.compile.
         return False
 
-    def __init__(self, model: nn.Module, spatial_dims: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        spatial_dims: int,
+        modules: list[tuple[str, nn.Module]] | None = None,
+    ) -> None:
         super().__init__()
         self.n = spatial_dims
         self.rows: list[LayerReport] = []
@@ -135,42 +147,51 @@ class Tracer(TorchDispatchMode):
         self._stack: list[_Frame] = []
         self._handles: list[Any] = []
         self._info: dict[int, list[Any]] = {}
-        self._register(model)
+        self._register(modules if modules is not None else list(model.named_modules()))
         # Two global hooks cost less than two per module (a ResNet-152 has 500
         # modules); calls of modules outside ``model`` are ignored.
         self._handles.append(register_module_forward_pre_hook(self._enter))
         self._handles.append(register_module_forward_hook(self._exit))
 
-    def _register(self, model: nn.Module) -> None:
-        # One pass over the modules: each module's own parameters, then added
-        # to every ancestor (a shared parameter is counted once per ancestor).
-        seen_by: dict[str, set[int]] = {}
-        order: list[tuple[str, nn.Module]] = []
-        for qname, m in model.named_modules(remove_duplicate=True):
-            leaf = not m._modules
-            self._info[id(m)] = [qname, leaf, 0, 0, 0, 0]
-            seen_by[qname] = set()
-            order.append((qname, m))
-        for qname, m in order:
+    def _register(self, modules: list[tuple[str, nn.Module]]) -> None:
+        # Each module's own parameters, then summed up the tree (children
+        # before parents). A parameter shared by two modules would be counted
+        # twice by a plain sum; then every ancestor counts distinct ids instead.
+        order: list[tuple[str, nn.Module, list[Any]]] = []
+        seen: set[int] = set()
+        shared = False
+        for qname, m in modules:
+            info = [qname, not m._modules, 0, 0, 0, 0]
+            self._info[id(m)] = info
             for pname, p in m._parameters.items():
                 if p is None:
                     continue
-                is_bias = pname.startswith("bias")
-                parts = qname.split(".") if qname else []
-                for i in range(len(parts), -1, -1):
-                    anc = ".".join(parts[:i])
-                    if anc not in seen_by or id(p) in seen_by[anc]:
-                        continue
-                    seen_by[anc].add(id(p))
-                    info = self._info_by_name(anc)
-                    info[2] += p.numel()
-                    info[3] += p.numel() if p.requires_grad else 0
-                    info[4 if not is_bias else 5] += p.numel()
-
-    def _info_by_name(self, qname: str) -> list[Any]:
-        if not hasattr(self, "_by_name"):
-            self._by_name = {v[0]: v for v in self._info.values()}
-        return self._by_name[qname]
+                shared = shared or id(p) in seen
+                seen.add(id(p))
+                n = p.numel()
+                info[2] += n
+                info[3] += n if p.requires_grad else 0
+                info[5 if pname.startswith("bias") else 4] += n
+            order.append((qname, m, info))
+        if not shared:
+            for _, m, info in reversed(order):  # named_modules is pre-order
+                for child in m._modules.values():
+                    c = self._info.get(id(child)) if child is not None else None
+                    if c is not None and c is not info:
+                        for i in (2, 3, 4, 5):
+                            info[i] += c[i]
+            return
+        for _, m, info in order:
+            if m._modules:
+                distinct = {id(p): (n, p) for n, p in m.named_parameters()}
+                info[2] = sum(p.numel() for _, p in distinct.values())
+                info[3] = sum(p.numel() for _, p in distinct.values() if p.requires_grad)
+                info[5] = sum(
+                    p.numel()
+                    for n, p in distinct.values()
+                    if n.rsplit(".", 1)[-1].startswith("bias")
+                )
+                info[4] = info[2] - info[5]
 
     # --- module level -------------------------------------------------------
 
@@ -250,7 +271,10 @@ class Tracer(TorchDispatchMode):
                 type=name,
                 depth=parent.depth + 1,
                 kind="function",
-                input_shapes=[tuple(t.shape) for t in _tensors(args)],
+                input_shapes=[
+                    tuple(t.shape)
+                    for t in (args[0] if name in ("cat", "stack") else _tensors(args))
+                ],
             )
             self.rows.append(function_row)
         row = function_row or frame.row
@@ -332,8 +356,16 @@ class Tracer(TorchDispatchMode):
                 return
             inputs = [(x, main_rf)]
         else:
-            inputs = [(t, getattr(t, _RF, None)) for t in _tensors(args)]
-            inputs = [(t, rf) for t, rf in inputs if rf is not None]
+            flat = (
+                args[0]
+                if name in ("cat", "stack") and isinstance(args[0], (list, tuple))
+                else _tensors(args)
+            )
+            inputs = []
+            for t in flat:
+                f = getattr(t, _RF, None)
+                if f is not None:
+                    inputs.append((t, f))
             if not inputs:
                 return
         main, main_rf = inputs[0]
@@ -349,9 +381,17 @@ class Tracer(TorchDispatchMode):
             ):
                 rf = main_rf
             else:
-                rf, warning = rfm.elementwise(
-                    [(f, tuple(t.shape)) for t, f in inputs], tuple(out_shape), self.n
-                )
+                n = self.n
+                spatial = out_shape[-n:] if len(out_shape) > n else None
+                if spatial is not None and all(
+                    t.dim() == len(out_shape) and t.shape[-n:] == spatial for t, _ in inputs
+                ):
+                    # A merge of maps of one spatial shape (residual add, concatenation).
+                    rf, warning = rfm.merge([f for _, f in inputs])
+                else:
+                    rf, warning = rfm.elementwise(
+                        [(f, tuple(t.shape)) for t, f in inputs], tuple(out_shape), n
+                    )
                 if warning:
                     msg = f"{row.name}: {warning}"
                     row.notes.append(warning)
