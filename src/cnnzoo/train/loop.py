@@ -41,13 +41,14 @@ from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.losses import build_loss, l1_penalty
 from cnnzoo.train.metrics import confusion_matrix, mean_iou, per_class_accuracy, topk_correct
 from cnnzoo.train.optim import DEFAULT_LR, build_optimizer
-from cnnzoo.train.rundir import RunLogger, plot_confusion
+from cnnzoo.train.rundir import RunLogger, plot_confusion, plot_curves
 from cnnzoo.train.schedules import build_schedule, plateau_factor
 
 __all__ = ["InputPipeline", "TrainingDiverged", "TrainResult", "channel_stats", "evaluate", "train", "train_one_epoch"]
 
 IGNORE_INDEX = 255  # segmentation pixels without a label
 ORDER_SEED, AUG_SEED = 100_003, 100_019
+PLOT_EVERY_S = 30.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -570,6 +571,7 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
     stopped = False
     score_key = {"segmentation": "miou", "multilabel": "f1"}.get(task, "acc")
     check_every = 1 if device.type == "cpu" else 25
+    last_plot, plotted = time.perf_counter(), False
     with _progress_bar(config.progress and main) as bar:
         per_epoch = len(sampler) if info.enabled else len(train_set)
         done_before = (start_epoch - 1) * per_epoch + (position["seen"] if position else 0)
@@ -620,8 +622,12 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
                     row["mfu"] = row["tflops"] / peak
             row["seconds"] = time.perf_counter() - start
             if logger is not None:
-                # Drawing costs ~0.2 s, more than an epoch of LeNet-5: about ten redraws a run.
-                logger.log_epoch(row, plot=epoch == config.epochs or epoch % max(1, config.epochs // 10) == 0)
+                # Drawing takes 0.2–2 s, often more than an epoch of LeNet-5 on digits:
+                # redraw at most every 30 s, and at the end of the run.
+                redraw = epoch == config.epochs or time.perf_counter() - last_plot >= PLOT_EVERY_S
+                logger.log_epoch(row, plot=redraw)
+                last_plot = time.perf_counter() if redraw else last_plot
+                plotted = redraw
             score = ev[score_key]
             improved = score > best_acc
             best_acc = max(best_acc, score)
@@ -640,6 +646,8 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
             if config.stop_at is not None and score >= config.stop_at:
                 final = row | {"reached": config.stop_at}
                 break
+    if logger is not None and logger.rows and not plotted:  # stopped early: draw the curves once more
+        plot_curves(logger.rows, logger.dir / "curves.png")
     if not stopped and final:
         final = _final_test(config, model, bundle, pipeline, device, loss_fn, autocast_dtype, info, eval_name, final, logger, workers)
     D.barrier(info)
