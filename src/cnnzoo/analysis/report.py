@@ -1,4 +1,4 @@
-"""The report that :func:`cnnzoo.analyze` returns: plain dataclasses, no torch objects.
+"""The report that :func:`cnnzoo.analyze` returns: plain dataclasses (shapes are ``torch.Size``, a tuple).
 
 Counting conventions (see ``cnnzoo.analysis.macs`` for every rule):
 

@@ -211,9 +211,9 @@ class Tracer(TorchDispatchMode):
             type=type(module).__name__,
             depth=depth,
             kind="module" if leaf else "container",
-            input_shapes=[tuple(args[0].shape)]
+            input_shapes=[args[0].shape]
             if len(args) == 1 and isinstance(args[0], Tensor)
-            else [tuple(t.shape) for t in _tensors(args)],
+            else [t.shape for t in _tensors(args)],
             params=n_all,
             trainable_params=n_train,
             weights=n_w,
@@ -228,7 +228,7 @@ class Tracer(TorchDispatchMode):
         frame = self._stack.pop()
         row = frame.row
         outs = [output] if isinstance(output, Tensor) else list(_tensors(output))
-        row.output_shapes = [tuple(t.shape) for t in outs]
+        row.output_shapes = [t.shape for t in outs]
         if frame.leaf:
             row.activation_bytes = sum(_nbytes(t) for t in outs)
         # (a container's bytes are the sum of the outputs inside it, added up below)
@@ -272,8 +272,7 @@ class Tracer(TorchDispatchMode):
                 depth=parent.depth + 1,
                 kind="function",
                 input_shapes=[
-                    tuple(t.shape)
-                    for t in (args[0] if name in ("cat", "stack") else _tensors(args))
+                    t.shape for t in (args[0] if name in ("cat", "stack") else _tensors(args))
                 ],
             )
             self.rows.append(function_row)
@@ -383,9 +382,18 @@ class Tracer(TorchDispatchMode):
             else:
                 n = self.n
                 spatial = out_shape[-n:] if len(out_shape) > n else None
-                if spatial is not None and all(
-                    t.dim() == len(out_shape) and t.shape[-n:] == spatial for t, _ in inputs
+                channel_cat = (
+                    name == "cat"
+                    and spatial is not None
+                    and (args[1] if len(args) > 1 else 0) % len(out_shape) < len(out_shape) - n
+                )
+                if channel_cat or (
+                    spatial is not None
+                    and all(
+                        t.dim() == len(out_shape) and t.shape[-n:] == spatial for t, _ in inputs
+                    )
                 ):
+                    # (a concatenation along a non-spatial dim has equal spatial shapes by definition)
                     # A merge of maps of one spatial shape (residual add, concatenation).
                     rf, warning = rfm.merge([f for _, f in inputs])
                 else:
