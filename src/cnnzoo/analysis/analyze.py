@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -121,7 +123,8 @@ def analyze(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
 
     try:
-        return _trace(module, name, size, batch_size, meta=True)
+        with _no_cyclic_gc():
+            return _trace(module, name, size, batch_size, meta=True)
     except ValueError as e:
         # The model's own check of its input (too small, wrong channels).
         raise ValueError(f"{name} at input {'x'.join(map(str, size))}: {_one_line(e)}") from None
@@ -136,6 +139,23 @@ def analyze(
     report.fallback = f"real forward on the CPU (the meta-tensor pass failed: {reason})"
     report.warnings.insert(0, f"fallback: {report.fallback}")
     return report
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the pass.
+
+    A trace allocates thousands of short-lived objects (rows, meta tensors,
+    autograd nodes) that reference counting frees; the collector's passes over
+    them cost a sixth of the analysis of a DenseNet-201 and most of its variance.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _INIT_OPS = frozenset(
