@@ -12,15 +12,17 @@ __all__ = ["TrainConfig"]
 class TrainConfig:
     """Everything a training run depends on; saved as ``config.json`` in the run directory.
 
-    Defaults are the recipe of ``cnnzoo train lenet5``: AdamW with a one-cycle
-    schedule and light affine jitter, which on the embedded digits matches the
-    best tuned support vector machine (see ``benchmarks/RESULTS.md``).
+    Defaults are the recipe of ``cnnzoo train lenet5``: AdamW (peak learning
+    rate 5e-3, weight decay 5e-4) with a one-cycle schedule, batches of 32,
+    40 epochs and light affine jitter. On the embedded digits it reaches
+    99.1–99.8% (three seeds), level with the best tuned support vector
+    machine (99.33%; see ``benchmarks/RESULTS.md``).
     """
 
     model: str = "lenet5"
     data: str = "digits"
     epochs: int = 40
-    batch_size: int = 64
+    batch_size: int = 32
     optimizer: str = "adamw"
     lr: float | None = None  # None: the optimizer's default in train.optim.DEFAULT_LR
     weight_decay: float = 5e-4

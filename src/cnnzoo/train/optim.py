@@ -32,7 +32,7 @@ OPTIMIZERS = ("sgd", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adam
 # Learning rates that are sensible starting points for each method.
 DEFAULT_LR = {
     "sgd": 0.05, "nesterov": 0.05, "adagrad": 0.01, "adadelta": 1.0, "rmsprop": 1e-3,
-    "adam": 1e-3, "adamw": 2e-3, "amsgrad": 1e-3, "adamax": 2e-3, "nadam": 2e-3, "adabound": 1e-3,
+    "adam": 1e-3, "adamw": 5e-3, "amsgrad": 1e-3, "adamax": 2e-3, "nadam": 2e-3, "adabound": 1e-3,
 }  # fmt: skip
 
 
