@@ -49,6 +49,13 @@ _WINDOWS = (
     "avg_pool1d", "avg_pool2d", "avg_pool3d",
 )  # fmt: skip
 _MATMULS = ("addmm", "mm")
+_GEOMETRY = frozenset((*_CONVS, *_WINDOWS, *_MATMULS))
+_FACTORIES = frozenset(
+    str.split(
+        "empty empty_strided zeros ones full arange scalar_tensor new_empty new_empty_strided "
+        "new_zeros new_ones new_full"
+    )
+)
 
 
 def _tensors(obj: Any) -> list[Tensor]:
@@ -258,6 +265,10 @@ class Tracer(TorchDispatchMode):
             if rf is not None and isinstance(out, Tensor):
                 setattr(out, _RF, rf)
             return out
+        if name in _FACTORIES:
+            # New tensors (batch norm's placeholders, torch.zeros in a forward):
+            # no inputs, no cost, no field.
+            return out
         args = _normalize(func, args, kwargs)
         frame = self._stack[-1]
         counted = count(name, args, out)
@@ -290,7 +301,7 @@ class Tracer(TorchDispatchMode):
             if function_row is not None:
                 frame.row.macs += macs
                 frame.row.other_ops += other
-        if row.kernel is None and row.kind != "container":
+        if name in _GEOMETRY and row.kernel is None and row.kind != "container":
             self._layer_geometry(row, name, args, out)
         self._receptive_field(name, args, out, row)
         if function_row is not None:
