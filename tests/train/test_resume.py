@@ -51,19 +51,18 @@ def _wait_for(path, proc, timeout=120.0):
 
 def test_sigkill_during_run_then_resume_finishes(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "cnnzoo", "train", "lenet5", "--epochs", "3", "--limit-train", "160", "--batch-size", "16",
+    cmd = [sys.executable, "-m", "cnnzoo", "train", "lenet5", "--epochs", "5", "--limit-train", "160", "--batch-size", "16",
            "--checkpoint-every", "3", "--aug", "none", "-q", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(out / "checkpoint-last.safetensors", proc)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # at once: on a fast machine the 50 steps take well under a second
     proc.wait()
     ckpt = load_checkpoint(out / "checkpoint-last")  # whatever instant the kill hit, it loads
-    assert ckpt["meta"]["step"] >= 3 and ckpt["meta"]["epoch"] < 3
+    assert ckpt["meta"]["step"] >= 3 and ckpt["meta"]["epoch"] < 5
     train(TrainConfig(resume=str(out), progress=False))
-    assert load_checkpoint(out / "checkpoint-last")["meta"]["epoch"] == 3
+    assert load_checkpoint(out / "checkpoint-last")["meta"]["epoch"] == 5
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
 
 
 KILL_WHILE_WRITING = textwrap.dedent(
