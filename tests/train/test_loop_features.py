@@ -10,7 +10,8 @@ from cnnzoo.train import train
 
 
 def test_mnist_idx_and_cifar_python_train(tmp_path, quick, formats):
-    m = train(quick(tmp_path / "m", data=f"mnist:{formats.write_mnist(tmp_path / 'mnist', n_train=64)}", epochs=1))
+    mnist = formats.write_mnist(tmp_path / "mnist", n_train=64)
+    m = train(quick(tmp_path / "m", data=f"mnist:{mnist}", epochs=2, num_workers=2))  # persistent worker processes
     assert m.rows[0]["test_acc"] >= 0 and (tmp_path / "m" / "confusion.png").exists()
     c = train(quick(tmp_path / "c", data=f"cifar10:{formats.write_cifar10_python(tmp_path / 'cifar', n=8)}", epochs=1, aug="auto"))
     cfg = json.loads((tmp_path / "c" / "config.json").read_text())
@@ -41,8 +42,12 @@ def test_multilabel_csv_reports_per_label_precision_and_recall(tmp_path, quick, 
 
 
 def test_hinge_l1_clipping_adabound_and_plateau(tmp_path, quick):
-    r = train(quick(tmp_path, loss="hinge", l1=1e-5, clip_grad_norm=1.0, optimizer="adabound", schedule="plateau", plateau_patience=0, lr=1e-3))
+    # bf16 autocast and channels_last are CUDA switches: on CPU they are accepted and change nothing.
+    common = dict(loss="hinge", l1=1e-5, clip_grad_norm=1.0, optimizer="adabound", schedule="plateau", plateau_patience=0, lr=1e-3)
+    r = train(quick(tmp_path / "a", precision="bf16", channels_last=True, **common))
     assert r.final["test_acc"] > 0.1 and len(r.rows) == 2
+    plain = train(quick(tmp_path / "b", **common))
+    assert plain.final["test_acc"] == r.final["test_acc"]
 
 
 def test_early_stopping_with_patience(tmp_path, quick):
