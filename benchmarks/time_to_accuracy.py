@@ -1,9 +1,9 @@
 """Wall time to a fixed test accuracy on the embedded digits: ``cnnzoo.train`` against a bare loop.
 
 For LeNet-5 and the CIFAR ResNet-20 (He et al. 2016 §4.2), both on the digits
-at 32×32, with the same recipe on both sides (AdamW, one-cycle schedule over
-the epoch budget, weight decay 5e-4, the ``digits`` affine jitter, per-channel
-normalisation). Each side evaluates on the 450 test images after every epoch
+at 32×32, with the same recipe on both sides (``TrainConfig``'s defaults: AdamW,
+one-cycle schedule over the epoch budget, its batch size, learning rate and
+weight decay, the ``digits`` affine jitter, per-channel normalisation). Each side evaluates on the 450 test images after every epoch
 and stops at the first epoch whose accuracy reaches the target; the time is
 the sum of the epochs' training and evaluation (set-up excluded). cnnzoo's
 epochs also write metrics, curves and two checkpoints, which the bare loop does not.
@@ -27,6 +27,7 @@ from cnnzoo.data import build_data
 from cnnzoo.data.augment import build_augment
 from cnnzoo.train import TrainConfig, train
 from cnnzoo.train.loop import channel_stats
+from cnnzoo.train.optim import DEFAULT_LR
 from cnnzoo.train.schedules import build_schedule
 
 
@@ -36,8 +37,10 @@ def bare(model_name: str, epochs: int, target: float, seed: int = 0) -> tuple[in
     b = build_data("digits")
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in channel_stats(b.train))
     model = cnnzoo.create(model_name, num_classes=10, in_chans=1)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
-    steps = math.ceil(len(b.train) / 64)
+    # The default recipe of TrainConfig, whatever it is tuned to.
+    cfg = TrainConfig()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr or DEFAULT_LR["adamw"], weight_decay=cfg.weight_decay)
+    steps = math.ceil(len(b.train) / cfg.batch_size)
     sched = build_schedule("onecycle", opt, epochs * steps, steps)
     gen = torch.Generator()
     aug = build_augment("digits", gen)
@@ -47,7 +50,7 @@ def bare(model_name: str, epochs: int, target: float, seed: int = 0) -> tuple[in
         start = time.perf_counter()
         model.train()
         gen.manual_seed(seed * 7919 + epoch)
-        for x, y in DataLoader(b.train, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(seed + epoch)):
+        for x, y in DataLoader(b.train, batch_size=cfg.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed + epoch)):
             loss = F.cross_entropy(model((aug(x) - mean) / std), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

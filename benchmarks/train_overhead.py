@@ -30,6 +30,7 @@ import cnnzoo.train.loop as loop
 from cnnzoo.data import build_data
 from cnnzoo.train import TrainConfig, train
 from cnnzoo.train.loop import channel_stats
+from cnnzoo.train.optim import DEFAULT_LR
 from cnnzoo.train.schedules import build_schedule
 
 
@@ -41,7 +42,7 @@ def bare_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: i
     mean, std = channel_stats(ds)
     mean_t, std_t = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
     model = cnnzoo.create(model_name, num_classes=10, in_chans=1)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=DEFAULT_LR["adamw"], weight_decay=TrainConfig.weight_decay)
     steps = math.ceil(len(ds) / batch_size)
     sched = build_schedule("onecycle", opt, epochs * steps, steps)
     rates = []
