@@ -53,7 +53,10 @@ def _class_key(t) -> int:
 
 def carve_validation(bundle: DataBundle, fraction: float, seed: int) -> DataBundle:
     """``bundle`` with ``fraction`` of its training set (per class, seeded) moved to ``val``."""
-    labels = [_class_key(t) for t in dataset_targets(bundle.train)]
+    if bundle.task == "segmentation":  # no class per image: one stratum, a plain seeded split
+        labels = [0] * len(bundle.train)
+    else:
+        labels = [_class_key(t) for t in dataset_targets(bundle.train)]
     keep, held = stratified_split(labels, fraction, seed)
     return replace(bundle, train=Subset(bundle.train, keep), val=Subset(bundle.train, held))
 
