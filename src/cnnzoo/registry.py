@@ -201,6 +201,11 @@ def create(name: str, **kwargs: Any) -> nn.Module:
     ``model.cnnzoo_spec`` so that checkpoints can rebuild it.
     """
     info = get_model_info(name)
-    model = info.builder(**kwargs)
+    try:
+        model = info.builder(**kwargs)
+    except TypeError as e:
+        if "keyword argument" not in str(e):
+            raise
+        raise ValueError(f"{name}: {e.args[0].split(') ', 1)[-1] if ') ' in e.args[0] else e}") from None
     model.cnnzoo_spec = {"name": name, "kwargs": dict(kwargs)}  # type: ignore[assignment]
     return model

@@ -43,6 +43,8 @@ def test_python_dash_m_is_the_same_program():
         (["train", "lenet5", "--optimizer", "adamm"], "accepted"),
         (["train", "lenet5", "--out", "/proc/cnnzoo-run"], "cannot write"),
         (["list", "nosuchmodel*"], "no model matches"),
+        (["train", "lenet5", "--arg", "bogus=1", "--epochs", "1"], "unexpected keyword argument 'bogus'"),
+        (["train", "lenet5", "--arg", "nonsense"], "NAME=VALUE"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle):

@@ -98,6 +98,11 @@ def test_unknown_name_suggests_close_names():
         cnnzoo.create("lenet")
 
 
+def test_unknown_keyword_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="lenet5: .*'widht_mult'"):
+        cnnzoo.create("lenet5", widht_mult=2)
+
+
 def test_create_records_spec_for_checkpoints():
     m = cnnzoo.create("lenet5", num_classes=4, c3_table="partial")
     assert m.cnnzoo_spec == {"name": "lenet5", "kwargs": {"num_classes": 4, "c3_table": "partial"}}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cnnzoo.cli.app import app, console, fail, parse_shape
+from cnnzoo.cli.app import app, console, fail, parse_kwargs, parse_shape
 
 
 class Format(str, Enum):
@@ -25,20 +24,6 @@ class Format(str, Enum):
 def _wide() -> Console:
     # A pipe or a test runner reports 80 columns; the tables need about 120.
     return console if console.is_terminal else Console(width=max(console.width, 130))
-
-
-def _parse_args(items: list[str] | None) -> dict[str, Any]:
-    """``["towers=1", "lrn=False"]`` → ``{"towers": 1, "lrn": False}`` (Python literals, else strings)."""
-    kwargs: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key.isidentifier():
-            fail(f"--arg must look like NAME=VALUE, e.g. towers=1; got {item!r}")
-        try:
-            kwargs[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            kwargs[key] = text
-    return kwargs
 
 
 def _analyze(
@@ -79,7 +64,7 @@ def summary_command(
     """Per-layer shapes, parameters, MACs, receptive fields and memory of MODEL (no real compute)."""
     from cnnzoo.analysis.render import render_csv, render_json, render_markdown, render_table
 
-    report = _analyze(model, input, _parse_args(arg))
+    report = _analyze(model, input, parse_kwargs(arg))
     if format is Format.table:
         _wide().print(render_table(report, depth))
     elif format is Format.markdown:

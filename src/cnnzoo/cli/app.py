@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import ast
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -44,3 +45,17 @@ def parse_shape(text: str, *, name: str = "--input") -> tuple[int, ...]:
 @app.callback()
 def _root() -> None:
     """The classic CNNs, faithful to their papers: list, analyse, train, evaluate, export."""
+
+
+def parse_kwargs(items: list[str] | None, *, option: str = "--arg") -> dict[str, Any]:
+    """``["towers=1", "lrn=False"]`` → ``{"towers": 1, "lrn": False}`` (Python literals, else strings)."""
+    kwargs: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            fail(f"{option} must look like NAME=VALUE, e.g. towers=1; got {item!r}")
+        try:
+            kwargs[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            kwargs[key] = text
+    return kwargs

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cnnzoo.cli.app import app, console, fail
+from cnnzoo.cli.app import app, console, fail, parse_kwargs
 from cnnzoo.train.config import TrainConfig
 
 _DATA_HELP = "digits (embedded), mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, csv:FILE."
@@ -25,6 +25,7 @@ def _int_list(text: str | None, name: str) -> list[int] | None:
 def train_command(
     model: str = typer.Argument("lenet5", help="Registered model name (see `cnnzoo list`)."),
     data: str = typer.Option("digits", "--data", help=_DATA_HELP),
+    model_args: list[str] = typer.Option(None, "--arg", "-a", help="Builder keyword argument NAME=VALUE (repeatable), e.g. padding=True."),
     epochs: int = typer.Option(TrainConfig.epochs, "--epochs", help="Number of epochs."),
     batch_size: int = typer.Option(TrainConfig.batch_size, "--batch-size", help="Mini-batch size (per process under torchrun)."),
     optimizer: str = typer.Option(TrainConfig.optimizer, "--optimizer", help="sgd, nesterov, adagrad, adadelta, rmsprop, adam, adamw, amsgrad, adamax, nadam, adabound."),
@@ -74,7 +75,7 @@ def train_command(
     from cnnzoo.train.loop import TrainingDiverged, train
 
     cfg = TrainConfig(
-        model=model, data=data, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
+        model=model, data=data, model_kwargs=parse_kwargs(model_args), epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
         weight_decay=weight_decay, l1=l1, schedule=schedule, warmup_epochs=warmup_epochs, plateau_patience=plateau_patience,
         loss=loss, label_smoothing=label_smoothing, aux_weight=aux_weight, clip_grad_norm=clip_grad_norm, patience=patience, stop_at=stop_at,
         aug=aug, val_split=val_split, classes=_int_list(classes, "--classes"), image_size=image_size, threshold=threshold,

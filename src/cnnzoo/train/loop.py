@@ -479,7 +479,8 @@ def _run(config: TrainConfig, start_epoch: int, ckpt: dict[str, Any] | None, inf
     h, w = bundle.image_size
     crop = train_crop(aug_name, (h, w))
     ch, cw = crop or (h, w)
-    min_size = info_model.min_size or 1
+    # A model built with other options (U-Net with padding) may take smaller inputs than the registry's default.
+    min_size = getattr(module, "min_size", None) or info_model.min_size or 1
     size = (max(ch, min_size), max(cw, min_size)) if min(ch, cw) < min_size else None
     pipeline = InputPipeline(mean, std, size, device, crop=crop, channels_last=use_cl)
     input_size = (bundle.in_chans, *(size or (ch, cw)))
