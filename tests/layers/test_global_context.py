@@ -9,15 +9,6 @@ from torch import nn
 from cnnzoo.layers.global_context import GlobalContext
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spinning on a shared, loaded machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_identity_at_initialisation():
     torch.manual_seed(0)
     gc = GlobalContext(32)

@@ -13,16 +13,6 @@ from cnnzoo.layers.residual import (
     make_shortcut,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spinning on a shared, loaded machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # Figure 4 of He et al. 2016b for two weight layers: the sequence of layers on
 # the branch (preact + branch) and after the addition.
 FIGURE_4 = {

@@ -10,15 +10,6 @@ from cnnzoo.layers.residual import Bottleneck
 from cnnzoo.layers.resnext_block import ResNeXtConcat, ResNeXtSum
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spinning on a shared, loaded machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def randomise_bn(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.BatchNorm2d):

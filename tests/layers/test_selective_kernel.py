@@ -8,15 +8,6 @@ import torch
 from cnnzoo.layers.selective_kernel import SelectiveKernelConv
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spinning on a shared, loaded machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_shapes_and_branch_kernels():
     sk = SelectiveKernelConv(16, 32, stride=2, groups=4)
     assert sk(torch.randn(2, 16, 9, 9)).shape == (2, 32, 5, 5)

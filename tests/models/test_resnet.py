@@ -15,16 +15,6 @@ import cnnzoo
 from cnnzoo.layers.residual import ZeroPadShortcut
 from cnnzoo.registry import get_model_info, parse_count
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spinning on a shared, loaded machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 RESIDUAL_FAMILIES = {"ResNet", "Wide ResNet", "ResNeXt", "SENet", "SKNet", "GCNet"}
 
 

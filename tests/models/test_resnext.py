@@ -10,15 +10,6 @@ import cnnzoo
 from cnnzoo.models.resnext import TABLE2_CONFIGS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP spinning on a shared, loaded machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def meta(name: str, **kwargs) -> nn.Module:
     with torch.device("meta"):
         return cnnzoo.create(name, **kwargs)

@@ -1,9 +1,9 @@
 """Shared set-up of the training tests.
 
-One intra-op thread: the tiny models here gain nothing from a second one,
-and on a shared, loaded machine two spinning OpenMP threads per process make
-a LeNet-5 step some 30 times slower. ``formats`` writes small data files
-in the real on-disk formats (``tests/data/formats.py``).
+``formats`` writes small data files in the real on-disk formats
+(``tests/data/formats.py``); ``quick`` makes a configuration for a few fast
+steps. (One torch thread per process is set for the whole suite in
+``tests/conftest.py``.)
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
-
-torch.set_num_threads(1)
 
 _spec = importlib.util.spec_from_file_location("cnnzoo_test_formats", Path(__file__).parents[1] / "data" / "formats.py")
 formats_module = importlib.util.module_from_spec(_spec)
