@@ -8,15 +8,6 @@ import cnnzoo
 from cnnzoo.layers.fc_to_conv import FullyConvolutional, convolutionalize, linear_to_conv
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two cores shared by many processes: one intra-op thread avoids spinning on barriers.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_linear_to_conv_is_the_same_function():
     torch.manual_seed(0)
     fc = nn.Linear(6 * 3 * 3, 5)

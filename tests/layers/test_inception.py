@@ -6,15 +6,6 @@ from torch import nn
 
 from cnnzoo.layers.inception import InceptionModule, asymmetric_conv, stacked_3x3
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two cores shared by many processes: one intra-op thread avoids spinning on barriers.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 C = 16
 
 

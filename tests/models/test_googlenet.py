@@ -8,15 +8,6 @@ import cnnzoo
 from cnnzoo.layers.lrn import LocalResponseNorm
 from cnnzoo.models.googlenet import AUX_LOSS_WEIGHT, GoogLeNetOutputs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two cores shared by many processes: one intra-op thread avoids spinning on barriers.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # Table 1: output size of every stage at 224×224.
 TABLE_1_OUTPUTS = {
     "inception3a": (256, 28, 28),

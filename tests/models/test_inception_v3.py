@@ -8,15 +8,6 @@ import cnnzoo
 from cnnzoo.models.inception_v3 import InceptionV3Outputs
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two cores shared by many processes: one intra-op thread avoids spinning on barriers.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _meta(**kwargs):
     with torch.device("meta"):
         return cnnzoo.create("inception_v3", **kwargs)
