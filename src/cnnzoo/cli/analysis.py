@@ -44,7 +44,8 @@ def _analyze(
         return analyze(name, size, **kwargs)
     except (ValueError, TypeError) as e:
         # TypeError: a keyword argument the builder does not take.
-        fail(f"{name}: {' '.join(str(e).split())}")
+        text = " ".join(str(e).split())
+        fail(text if text.startswith(name) else f"{name}: {text}")
 
 
 @app.command("summary")
