@@ -82,6 +82,11 @@ def test_export_onnx_folds_and_matches(run_dir, tmp_path):
     assert (tmp_path / "lenet.int8.onnx").exists()
 
 
+def test_export_to_an_unwritable_place_is_one_line(run_dir):
+    r = runner.invoke(app, ["export", str(run_dir), "--onnx", "/proc/cnnzoo/x.onnx"])
+    assert r.exit_code == 2 and "cannot write" in r.output and "Traceback" not in r.output
+
+
 def test_onnx_of_a_batchnorm_network_matches_eager(tmp_path):
     import cnnzoo
     from cnnzoo.layers.fold_bn import fold_batchnorm

@@ -136,7 +136,9 @@ def export_command(
             _export_int8(onnx, meta, data or meta["data"]["name"], input_size, dynamic_batch)
     except ImportError as e:
         fail(str(e))
-    except (ValueError, CheckpointError, OSError, RuntimeError) as e:
+    except OSError as e:
+        fail(f"cannot write {e.filename or onnx}: {e.strerror or e}")
+    except (ValueError, CheckpointError, RuntimeError) as e:
         fail(str(e))
 
 
