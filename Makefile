@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/cnnzoo train lenet5 --data digits --out runs/demo-lenet5
+	$(BIN)/cnnzoo train lenet5 --data digits --out runs/demo-lenet5 --overwrite
 
 # Two pytest workers on two cores, one thread each: OpenMP threads that outnumber
 # the cores spin-wait on each other and slow small models down many times over.

@@ -1,6 +1,6 @@
 """Training memory of DenseNet: plain against memory-efficient, as depth grows.
 
-The seed notes (and Pleiss et al. 2017, arXiv:1707.06990) say a naive DenseNet
+Pleiss et al. 2017 (arXiv:1707.06990) say a naive DenseNet
 needs memory quadratic in the number of layers per block, because every
 layer keeps its own concatenation of all earlier feature maps and the BN and
 ReLU outputs on it for backward, while the memory-efficient mode (recompute

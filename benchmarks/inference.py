@@ -85,9 +85,9 @@ def digits_model_and_data():
     d = tempfile.mkdtemp()
     train(TrainConfig(out=d, progress=False))
     model = cnnzoo.load(d + "/checkpoint-last")
-    norm = load_checkpoint(d + "/checkpoint-last")["meta"]["normalize"]
+    norm = load_checkpoint(d + "/checkpoint-last").meta.normalize
     a = load_digits_arrays(size=32)
-    f = lambda x: (torch.from_numpy(x) - norm["mean"][0]) / norm["std"][0]  # noqa: E731
+    f = lambda x: (torch.from_numpy(x) - norm.mean[0]) / norm.std[0]  # noqa: E731
     return model, f(a.x_train[:256]), f(a.x_test), torch.from_numpy(a.y_test)
 
 

@@ -26,8 +26,8 @@ import cnnzoo
 from cnnzoo.data import build_data
 from cnnzoo.data.augment import build_augment
 from cnnzoo.train import TrainConfig, train
-from cnnzoo.train.loop import channel_stats
 from cnnzoo.train.optim import DEFAULT_LR
+from cnnzoo.train.pipeline import channel_stats
 from cnnzoo.train.schedules import build_schedule
 
 

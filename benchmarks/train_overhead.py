@@ -8,7 +8,8 @@ first epoch of every run is a warm-up and left out; the table gives the median
 of the remaining epochs and the ratio. Besides wall-clock images/s it reports
 images per CPU-second of the process (one torch thread, no workers), which
 other jobs on a loaded machine disturb far less. The overhead is what cnnzoo adds per step: NaN checks, the
-resumable sampler, progress accounting, metric sums.
+resumable sampler, the task's running metric, the callbacks' per-step hooks (stopping rules,
+checkpoint cadence, progress bar).
 
     python benchmarks/train_overhead.py [--rounds 4] [--epochs 4] [--threads 1]
 """
@@ -26,11 +27,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import cnnzoo
-import cnnzoo.train.loop as loop
+import cnnzoo.train.fit as fit
 from cnnzoo.data import build_data
 from cnnzoo.train import TrainConfig, train
-from cnnzoo.train.loop import channel_stats
 from cnnzoo.train.optim import DEFAULT_LR
+from cnnzoo.train.pipeline import channel_stats
 from cnnzoo.train.schedules import build_schedule
 
 
@@ -63,24 +64,25 @@ def bare_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: i
 
 
 def cnnzoo_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: int) -> list[tuple[float, float]]:
-    """The same for ``cnnzoo.train``: its ``train_one_epoch`` timed from outside."""
+    """The same for ``cnnzoo.train``: its ``train_epoch`` (with every callback's per-step hook) timed from outside."""
     rates = []
-    inner = loop.train_one_epoch
+    inner = fit.train_epoch
 
-    def timed(*args, **kwargs):
+    def timed(run, epoch, cbs):
         start, cpu = time.perf_counter(), time.process_time()
-        row = inner(*args, **kwargs)
-        seen = row["_sums"]["seen"]
+        row = inner(run, epoch, cbs)
+        seen = len(run.train_loader.sampler)
         rates.append((seen / (time.perf_counter() - start), seen / (time.process_time() - cpu)))
         return row
 
-    loop.train_one_epoch = timed
+    fit.train_epoch = timed
     try:
         with tempfile.TemporaryDirectory() as out:
-            cfg = TrainConfig(model=model_name, data="digits", epochs=epochs, batch_size=batch_size, limit_train=limit, aug="none", out=out, progress=False, seed=seed)
+            cfg = TrainConfig(model=model_name, data="digits", epochs=epochs, batch_size=batch_size, limit_train=limit, aug="none",
+                              out=out, overwrite=True, progress=False, seed=seed)  # fmt: skip
             train(cfg)
     finally:
-        loop.train_one_epoch = inner
+        fit.train_epoch = inner
     return rates
 
 

@@ -3,7 +3,7 @@
 Each entry carries the facts a user (and the test suite) needs next to the
 builder: which paper it comes from, the input it was designed for, the smallest
 input it accepts, and the parameter and multiply-accumulate counts the paper
-prints (copied from ``shared/REFERENCE.md``). ``tests/models/test_registry_models.py``
+prints, as printed. ``tests/models/test_registry_models.py``
 builds every entry and checks our counts against those numbers.
 
     >>> import cnnzoo
@@ -133,7 +133,7 @@ def register_model(
 ) -> Callable[[F], F]:
     """Register a model builder under its function name (or ``name``).
 
-    ``params`` and ``macs`` are the numbers from ``shared/REFERENCE.md`` as the
+    ``params`` and ``macs`` are the paper's printed counts, written as the
     paper prints them (``"25.6M"``, ``"3.8G"``); the test suite checks our count
     to that precision, or to ``params_rtol``/``macs_rtol`` where given.
     """

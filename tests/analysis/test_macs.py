@@ -1,4 +1,4 @@
-"""MACs of convolution and linear layers against the formulas of REFERENCE.md, for random shapes."""
+"""MACs of convolution and linear layers against the output-size formulas, for random shapes."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from cnnzoo.analysis import analyze
 
 
 def _out(size: int, k: int, s: int, p: int, d: int) -> int:
-    # REFERENCE.md: floor((H + 2p − d(k−1) − 1) / s) + 1
+    # nn.Conv2d docs: floor((H + 2p − d(k−1) − 1) / s) + 1
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 def _out_transposed(size: int, k: int, s: int, p: int, d: int, op: int) -> int:
-    # REFERENCE.md: (H−1)s − 2p + d(k−1) + output_padding + 1
+    # nn.ConvTranspose2d docs: (H−1)s − 2p + d(k−1) + output_padding + 1
     return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
 
 
@@ -108,7 +108,7 @@ def test_depthwise_separable_cost_ratio():
 
 
 def test_grouped_conv_has_one_gth_of_the_parameters():
-    # Seed 000: 256 → 256, 3×3, 8 groups: 1/8 of the dense conv's parameters and MACs.
+    # 256 → 256, 3×3, 8 groups: 1/8 of the dense conv's parameters and MACs.
     dense = analyze(nn.Conv2d(256, 256, 3, padding=1, bias=False), (256, 14, 14))
     grouped = analyze(nn.Conv2d(256, 256, 3, padding=1, groups=8, bias=False), (256, 14, 14))
     assert grouped.params * 8 == dense.params

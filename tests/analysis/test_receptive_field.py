@@ -25,7 +25,7 @@ def _stack(n: int, dilations: tuple[int, ...] | None = None) -> nn.Sequential:
 
 @pytest.mark.parametrize(("n", "size"), [(1, 3), (2, 5), (3, 7)])
 def test_stacked_3x3_convolutions(n, size):
-    # Seed 000 (VGG): two 3×3 layers see 5×5, three see 7×7.
+    # Simonyan & Zisserman 2015 (arXiv:1409.1556), §2.3: two 3×3 layers see 5×5, three see 7×7.
     r = analyze(_stack(n), (1, 32, 32))
     assert r.receptive_field.size == (size, size)
     assert r.receptive_field.stride == (1, 1)

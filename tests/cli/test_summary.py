@@ -1,4 +1,4 @@
-"""``cnnzoo summary``: the seed 002 AlexNet table, the formats, and bad input."""
+"""``cnnzoo summary``: the textbook AlexNet table, the formats, and bad input."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from cnnzoo.cli import app
 
 runner = CliRunner()
 
-# Seed 002, AlexNet, second table (single tower, 3@227×227): the layers with a
+# The textbook single-tower AlexNet table (3@227×227): the layers with a
 # kernel or weights, in order, as (kind, kernel, count, stride, output,
-# weights, biases, parameters). The seed writes conv6 as a 6×6 convolution on
+# weights, biases, parameters). That table writes conv6 as a 6×6 convolution on
 # the 6×6 map (output 4096×1); the registered model writes it as the
 # equivalent fully connected layer fc6 (output 4096), with the same weights.
 SEED_ALEXNET = [
@@ -68,7 +68,7 @@ def test_alexnet_single_tower_reproduces_seed_table():
         if r[1] in kinds
     ]  # fmt: skip
     assert ours == SEED_ALEXNET
-    # two LRN layers and two dropout layers, without parameters, as in the seed
+    # two LRN layers and two dropout layers, without parameters, as in that table
     assert sum(r[1] == "LocalResponseNorm" and r[9] == "0" for r in body) == 2
     assert sum(r[1] == "Dropout" and r[9] == "0" for r in body) == 2
     assert body[-1][0] == "total" and body[-1][-1] == SEED_TOTAL

@@ -67,9 +67,10 @@ def _saved_bytes(block: DenseBlock, x: torch.Tensor) -> int:
 
 
 def test_saved_memory_is_quadratic_in_layers_plain_and_linear_memory_efficient():
-    # REFERENCE.md: a naive dense block keeps O(L²) feature maps, the shared-storage
-    # (memory-efficient) one O(L). One more layer adds a constant amount in the
-    # linear case; in the quadratic case the increase itself grows by a constant.
+    # Pleiss et al. 2017 (arXiv:1707.06990): a naive dense block keeps O(L²)
+    # feature maps, the shared-storage (memory-efficient) one O(L). One more
+    # layer adds a constant amount in the linear case; in the quadratic case
+    # the increase itself grows by a constant.
     x = torch.randn(2, 8, 6, 6, requires_grad=True)
     for efficient, quadratic in ((False, True), (True, False)):
         saved = [

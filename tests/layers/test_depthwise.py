@@ -1,4 +1,4 @@
-"""Depthwise-separable and grouped convolution against MobileNet eq. 5 and seed 000."""
+"""Depthwise-separable and grouped convolution against MobileNet eq. 5 and the 1/g rule."""
 
 import pytest
 import torch
@@ -36,7 +36,7 @@ def test_mobilenet_paper_says_8_to_9_times_cheaper_for_3x3():
 
 
 def test_grouped_conv_has_one_gth_of_the_parameters_seed_000_example():
-    # Seed 000: 256 → 256 channels, 3×3, g = 8: 8 · 32 · 3 · 3 · 32 instead of 256 · 3 · 3 · 256.
+    # 256 → 256 channels, 3×3, g = 8: 8 · 32 · 3 · 3 · 32 instead of 256 · 3 · 3 · 256.
     dense = nn.Conv2d(256, 256, 3, bias=False)
     grouped = nn.Conv2d(256, 256, 3, groups=8, bias=False)
     assert _params(dense) == 256 * 3 * 3 * 256

@@ -16,7 +16,7 @@ from cnnzoo.layers.dilated import (
 
 
 def test_stacked_rate_2_leaves_holes():
-    # Three 3×3 convs at rate 2 (seed 002 §3.11): the receptive field is
+    # Three 3×3 convs at rate 2 (gridding, Wang et al. 2018, §3.2): the receptive field is
     # 1 + 3·2·2 = 13 wide, but the centre unit only sees pixels at even offsets.
     f = receptive_field_footprint([2, 2, 2])
     assert f.shape == (13, 13)

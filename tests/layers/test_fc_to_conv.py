@@ -1,4 +1,4 @@
-"""FC → convolution conversion for dense evaluation (VGG §3.2, seed 002 and 004)."""
+"""FC → convolution conversion for dense evaluation (VGG §3.2; Long et al. 2015, §3.1)."""
 
 import pytest
 import torch

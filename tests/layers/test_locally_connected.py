@@ -1,4 +1,4 @@
-"""Locally-connected (unshared) convolution, seed 002 §3.1."""
+"""Locally-connected (unshared) convolution (Goodfellow et al. 2016, §9.5)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Tiled convolution (Le et al. 2010), seed 002 §3.2."""
+"""Tiled convolution (Le et al. 2010; Goodfellow et al. 2016, §9.5)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""AlexNet against the seed 002 table (single tower) and Krizhevsky et al. 2012 (two towers)."""
+"""AlexNet against the textbook single-tower table and Krizhevsky et al. 2012 (two towers)."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.layers.lrn import LocalResponseNorm
 
-# Seed 002 / REFERENCE.md, single-tower form: conv1…conv5, fc6 (the seed's 6×6 "conv6"), fc7, fc8.
+# Textbook single-tower table: conv1…conv5, fc6 (its 6×6 "conv6"), fc7, fc8.
 SEED_LAYER_PARAMS = [34_944, 614_656, 885_120, 1_327_488, 884_992, 37_752_832, 16_781_312, 4_097_000]
 SEED_OUTPUT_SIZES = {
     "conv1": (96, 55, 55),

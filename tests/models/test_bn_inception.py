@@ -1,4 +1,4 @@
-"""BN-Inception against the seed 002 table (Ioffe & Szegedy 2015, figure 5) and SE-Inception."""
+"""BN-Inception against the textbook table (Ioffe & Szegedy 2015, figure 5) and SE-Inception."""
 
 import pytest
 import torch
@@ -17,7 +17,7 @@ def _weights(module):
     return sum(m.weight.numel() for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
-# Seed 002 per-layer weights. 3a and 4a are typos in the seed (218,094 and 608,193);
+# The secondary table's per-layer weights. Its 3a and 4a are typos (218,094 and 608,193);
 # there the expected value is computed from the table's columns.
 SEED_WEIGHTS = {
     "3a": 192 * 64 + 192 * 64 + 9 * 64 * 64 + 192 * 64 + 9 * 64 * 96 + 9 * 96 * 96 + 192 * 32,

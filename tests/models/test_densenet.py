@@ -1,4 +1,4 @@
-"""DenseNet against Huang et al. 2017 (tables 1 and 2) and REFERENCE.md."""
+"""DenseNet against Huang et al. 2017 (arXiv:1608.06993; tables 1 and 2)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def test_real_5x5_branches_lrn_and_no_batch_norm():
 
 def test_parameters_without_aux_about_7_million():
     model = _meta(aux_logits=False)
-    # REFERENCE.md: ~7.0M (table 1 sums to 6.8M; seed 002 says 6.977M).
+    # ~7.0M (table 1 sums to 6.8M; secondary summaries say 6.977M).
     assert 6.8e6 <= _count(model) <= 7.05e6
     assert model.aux1 is None and model.aux2 is None
 

@@ -1,4 +1,4 @@
-"""Inception-v4 and Inception-ResNet v1/v2 against Szegedy et al. 2017 and REFERENCE.md."""
+"""Inception-v4 and Inception-ResNet v1/v2 against Szegedy et al. 2017 (arXiv:1602.07261)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _params(m: nn.Module) -> int:
 
 
 def test_reference_counts_inception_v4_and_resnet_v2():
-    # REFERENCE.md: Inception v4 42.7M / 12.3G; Inception-ResNet-v2 55.8M / 13.2G.
+    # Registered counts: Inception v4 42.7M / 12.3G; Inception-ResNet-v2 55.8M / 13.2G.
     with torch.device("meta"):
         v4 = cnnzoo.create("inception_v4")
         ir2 = cnnzoo.create("inception_resnet_v2", layout="released")
@@ -61,7 +61,7 @@ def test_number_of_blocks_per_stage(name, kwargs, blocks):
 @pytest.mark.parametrize(
     ("name", "klmn"),
     [
-        # Table 1 of the paper (seed 002 prints m = 256 for v2; the paper says 384).
+        # Table 1 of the paper (secondary summaries print m = 256 for v2; the paper says 384).
         ("inception_v4", (192, 224, 256, 384)),
         ("inception_resnet_v1", (192, 192, 256, 384)),
         ("inception_resnet_v2", (256, 256, 384, 384)),

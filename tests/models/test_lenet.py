@@ -1,4 +1,4 @@
-"""LeNet-5 against the seed 002 table and LeCun et al. 1998."""
+"""LeNet-5 against the textbook layer table and LeCun et al. 1998."""
 
 import pytest
 import torch

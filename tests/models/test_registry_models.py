@@ -1,7 +1,7 @@
 """Every registered model, driven by the registry (as timm's tests are).
 
 For each entry: the parameter count against the number the paper prints
-(``shared/REFERENCE.md``, carried by the registry entry), the output shape at
+(carried by the registry entry, ``src/cnnzoo/registry.py``), the output shape at
 the paper's input size (on meta tensors: no compute), a real forward and
 backward pass on a small input in which every parameter receives a finite
 gradient, and a clear ``ValueError`` for an input one pixel too small.
@@ -36,7 +36,7 @@ def test_registry_is_not_empty_and_sorted():
 def test_entry_declares_reference_and_min_size(name):
     info = get_model_info(name)
     assert info.params is not None or info.no_reference, (
-        f"{name}: give the paper's parameter count (REFERENCE.md) or say why there is none"
+        f"{name}: give the paper's parameter count (params=) or say why there is none"
     )
     assert info.min_size is not None and info.min_size > 0
     assert info.task in ("classification", "segmentation")

@@ -1,7 +1,8 @@
 """ResNet v1/v2, plain, CIFAR, stochastic depth and Wide ResNet against their papers.
 
-Numbers come from He et al. 2016 (table 1, §3.3, §4.2), He et al. 2016b,
-Huang et al. 2016 and Zagoruyko & Komodakis 2016 (``shared/REFERENCE.md``).
+Numbers come from He et al. 2016 (arXiv:1512.03385; table 1, §3.3, §4.2), He et al.
+2016b (arXiv:1603.05027), Huang et al. 2016 (arXiv:1603.09382) and Zagoruyko &
+Komodakis 2016 (arXiv:1605.07146).
 Big networks are built and run on the meta device: no compute.
 """
 

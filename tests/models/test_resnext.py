@@ -1,4 +1,4 @@
-"""ResNeXt against Xie et al. 2017 (tables 1 and 2; seed 002's C×d table)."""
+"""ResNeXt against Xie et al. 2017 (arXiv:1611.05431; tables 1 and 2, the C×d table)."""
 
 from __future__ import annotations
 

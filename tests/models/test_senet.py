@@ -1,4 +1,4 @@
-"""SENet against Hu et al. 2018 and the extra-parameter formula of seed 002."""
+"""SENet against Hu et al. 2018 (arXiv:1709.01507) and its extra-parameter formula (§4)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def se_output_channels(layers: list[int], out=(256, 512, 1024, 2048)) -> list[in
 @pytest.mark.parametrize("r", [16, 8])
 def test_extra_parameters_are_2_over_r_sum_of_c_squared(se_name, base_name, layers, r):
     cs = se_output_channels(layers)
-    weights = 2 / r * sum(c * c for c in cs)  # seed 002: 2/r · Σ_s C_s²
+    weights = 2 / r * sum(c * c for c in cs)  # Hu et al. §4: 2/r · Σ_s N_s·C_s², block by block
     biases = sum(c // r + c for c in cs)  # our two FC layers carry biases
     extra = n_params(meta(se_name, reduction=r)) - n_params(meta(base_name))
     assert extra == weights + biases

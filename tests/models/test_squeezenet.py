@@ -1,4 +1,4 @@
-"""SqueezeNet 1.0 / 1.1 against Iandola et al. 2016 (table 1, §6) and REFERENCE.md."""
+"""SqueezeNet 1.0 / 1.1 against Iandola et al. 2016 (arXiv:1602.07360; table 1, §6)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_squeezenet1_1_parameters_and_cost_relative_to_1_0():
         a, b = cnnzoo.create("squeezenet1_0").eval(), cnnzoo.create("squeezenet1_1").eval()
     ratio = _macs(a, (3, 224, 224)) / _macs(b, (3, 224, 224))
     # The v1.1 release note's "2.4x" is rounded from the two models' costs;
-    # REFERENCE.md's 0.82G / 0.35G give 2.34.
+    # the registered 0.82G / 0.35G give 2.34.
     assert ratio == pytest.approx(0.82 / 0.35, rel=0.01)
     assert abs(_params(b) - 1.24e6) <= 0.005e6
 

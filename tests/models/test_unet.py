@@ -34,7 +34,7 @@ def test_parameter_count_from_the_figure():
     expected += sum(conv(2, w[i + 1], w[i]) + conv(3, 2 * w[i], w[i]) + conv(3, w[i], w[i]) for i in range(4))
     expected += conv(1, 64, 2)
     assert n == expected
-    assert abs(n - 31e6) <= 0.5e6  # REFERENCE: ~31M
+    assert abs(n - 31e6) <= 0.5e6  # the commonly quoted ~31M
 
 
 @pytest.mark.parametrize("size", [(16, 16), (17, 23), (64, 64), (100, 37)])

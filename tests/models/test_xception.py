@@ -1,4 +1,4 @@
-"""Xception against Chollet 2017 (figure 5) and REFERENCE.md."""
+"""Xception against Chollet 2017 (arXiv:1610.02357; figure 5, table 3)."""
 
 from __future__ import annotations
 

@@ -8,11 +8,11 @@ from threadpoolctl import threadpool_limits
 import cnnzoo
 from cnnzoo.data.digits import load_digits_arrays
 from cnnzoo.scratch.lenet import lenet5, torch_state_dict_names
-from cnnzoo.scratch.train import TrainConfig, evaluate, fit, scheduled_lr
+from cnnzoo.scratch.train import ScratchConfig, evaluate, fit, scheduled_lr
 
 
 def test_parameter_count_is_the_seed_table():
-    assert lenet5().num_parameters() == 61_706  # REFERENCE.md: full C3, linear output
+    assert lenet5().num_parameters() == 61_706  # textbook count: full C3, linear output
 
 
 @pytest.mark.parametrize(("activation", "pool"), [("relu", "max"), ("tanh", "avg"), ("sigmoid", "max")])
@@ -29,7 +29,7 @@ def test_same_function_as_the_torch_lenet5(activation, pool):
 def test_reaches_97_percent_on_digits_within_a_fixed_budget():
     d = load_digits_arrays(32)
     model = lenet5(seed=0)
-    config = TrainConfig(epochs=10, batch_size=32, optimizer="adam", lr=2e-3, schedule="cosine", seed=0, target_acc=0.97)
+    config = ScratchConfig(epochs=10, batch_size=32, optimizer="adam", lr=2e-3, schedule="cosine", seed=0, target_acc=0.97)
     with threadpool_limits(limits=1):  # small matrices: one BLAS thread is fastest and reproducible
         history = fit(model, d.x_train, d.y_train, d.x_test, d.y_test, config)
         assert max(r["test_acc"] for r in history) >= 0.97
@@ -50,4 +50,4 @@ def test_bad_lenet_options():
     with pytest.raises(ValueError, match="not a LeNet-5 parameter"):
         torch_state_dict_names({"c2.weight": np.zeros(1)})
     with pytest.raises(ValueError, match="schedule must be one of"):
-        TrainConfig(schedule="step")
+        ScratchConfig(schedule="step")

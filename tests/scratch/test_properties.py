@@ -1,4 +1,4 @@
-"""Properties the seed notes state: equivariance, pooling invariance, receptive-field growth."""
+"""Equivariance, pooling invariance, receptive-field growth (Goodfellow et al. 2016, §9.2–9.3)."""
 
 import numpy as np
 

@@ -35,8 +35,8 @@ def test_two_process_gloo_run_agrees_and_writes_one_checkpoint(tmp_path):
     w0, w1 = load_file(dump / "rank0.safetensors"), load_file(dump / "rank1.safetensors")
     assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
     ckpt = load_checkpoint(out / "checkpoint-last")
-    assert all(torch.equal(ckpt["model"][k], w0[k]) for k in w0)
+    assert all(torch.equal(ckpt.model[k], w0[k]) for k in w0)
     # 96 samples over 2 processes at 16 per batch: 3 steps, each on 32 samples.
-    assert ckpt["meta"]["step"] == 3 and ckpt["meta"]["epoch"] == 1
+    assert ckpt.meta.step == 3 and ckpt.meta.epoch == 1
     assert sorted(p.name for p in out.glob("checkpoint-*.safetensors")) == ["checkpoint-best.safetensors", "checkpoint-last.safetensors"]
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 alone logs

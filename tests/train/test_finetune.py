@@ -8,13 +8,14 @@ import torch
 from cnnzoo import create
 from cnnzoo.train import train
 from cnnzoo.train.checkpoint import CheckpointError, load_checkpoint
-from cnnzoo.train.finetune import head_prefixes, param_groups
+from cnnzoo.train.finetune import head_names, param_groups
 
 
-def test_head_is_the_last_layer_with_num_classes_outputs():
+def test_heads_are_the_output_layers_the_model_names():
     model = create("lenet5", num_classes=7)
-    heads = head_prefixes(model, 7)
+    heads = head_names(model)
     assert heads == ["classifier.output"]
+    assert sorted(head_names(create("googlenet", num_classes=5))) == ["aux1.fc2", "aux2.fc2", "fc"]
     groups = param_groups(model, heads, 0.1, backbone_lr_mult=0.1)
     assert [g["lr"] for g in groups] == [pytest.approx(0.01), 0.1]
     head_params = {id(p) for n, p in model.named_parameters() if n.startswith(heads[0] + ".")}
@@ -42,15 +43,15 @@ def test_finetuning_reaches_accuracy_faster_than_scratch(tmp_path, quick):
     assert first_epoch_at(tuned) is not None, accs
     assert first_epoch_at(scratch) is None or first_epoch_at(tuned) < first_epoch_at(scratch), accs
     # Every weight but the output layer started from the source model's.
-    start = load_checkpoint(tmp_path / "src" / "checkpoint-last")["model"]
+    start = load_checkpoint(tmp_path / "src" / "checkpoint-last").model
     assert set(start) == set(tuned.model.state_dict()) and start["fc.weight"].shape[0] == 5
 
 
 def test_freeze_backbone_trains_only_the_head(tmp_path, quick):
     train(quick(tmp_path / "src", epochs=1, classes=[0, 1, 2]))
-    src = load_checkpoint(tmp_path / "src" / "checkpoint-last")["model"]
+    src = load_checkpoint(tmp_path / "src" / "checkpoint-last").model
     tuned = train(quick(tmp_path / "tuned", epochs=1, classes=[3, 4], init=str(tmp_path / "src" / "checkpoint-last"), freeze="backbone"))
-    heads = head_prefixes(tuned.model, 2)
+    heads = head_names(tuned.model)
     after = tuned.model.state_dict()
     for k, v in src.items():
         if not any(k.startswith(h + ".") for h in heads) and v.dtype.is_floating_point and "running" not in k:

@@ -38,7 +38,7 @@ def test_run_directory_is_complete(short_run):
     assert (out / "metrics.csv").read_text().splitlines()[0].startswith("epoch,")
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sidecar = json.loads((out / "checkpoint-last.json").read_text())
-    assert sidecar["model"]["name"] == "lenet5" and sidecar["epoch"] == 2
+    assert sidecar["model"] == "lenet5" and sidecar["epoch"] == 2
     assert result.final["epoch"] == 2
 
 
@@ -53,13 +53,13 @@ def test_checkpoint_reloads_to_the_same_function(short_run):
     _, out = short_run
     model = cnnzoo.load(out / "checkpoint-last")
     ckpt = load_checkpoint(out / "checkpoint-last")
-    ref = cnnzoo.create("lenet5", **ckpt["meta"]["model"]["kwargs"])
-    ref.load_state_dict(ckpt["model"])
+    ref = cnnzoo.create("lenet5", **ckpt.meta.model_kwargs)
+    ref.load_state_dict(ckpt.model)
     x = torch.randn(3, 1, 32, 32)
     assert not model.training
     torch.testing.assert_close(model(x), ref.eval()(x), rtol=0, atol=0)
     # The optimizer state round-trips with integer parameter keys and tensors.
-    opt = ckpt["states"]["optimizer"]
+    opt = ckpt.states["optimizer"]
     assert set(opt["state"]) == set(range(len(list(ref.parameters()))))
     assert isinstance(opt["state"][0]["exp_avg"], torch.Tensor)
 
@@ -67,7 +67,7 @@ def test_checkpoint_reloads_to_the_same_function(short_run):
 def test_same_seed_same_weights(tmp_path):
     def run(d):
         train(TrainConfig(epochs=1, limit_train=128, batch_size=32, out=str(d), progress=False, seed=3))
-        return load_checkpoint(d / "checkpoint-last")["model"]
+        return load_checkpoint(d / "checkpoint-last").model
 
     a, b = run(tmp_path / "a"), run(tmp_path / "b")
     for k in a:
@@ -95,8 +95,8 @@ def test_resume_continues_to_the_same_weights(tmp_path):
     atomic_write_bytes(ckpt_path, save(tensors, metadata={"cnnzoo": json.dumps(meta)}))
     result = train(TrainConfig(resume=str(part), progress=False))
     assert [r["epoch"] for r in result.rows] == [1, 2]
-    a = load_checkpoint(full / "checkpoint-last")["model"]
-    b = load_checkpoint(part / "checkpoint-last")["model"]
+    a = load_checkpoint(full / "checkpoint-last").model
+    b = load_checkpoint(part / "checkpoint-last").model
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -124,10 +124,9 @@ def test_corrupt_and_missing_checkpoints_are_named(tmp_path):
         load_checkpoint(tmp_path / "bad")
 
 
-@pytest.mark.parametrize(
-    "field,value,match",
-    [("epochs", 0, "--epochs"), ("lr", -0.1, "--lr"), ("batch_size", 0, "--batch-size")],
-)
-def test_config_validation(field, value, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("field,value", [("epochs", 0), ("lr", -0.1), ("batch_size", 0)])
+def test_config_validation(field, value):
+    # The message speaks of the field; the CLI rewrites it to the flag (tests/cli/test_train_cli.py).
+    with pytest.raises(ValueError, match=f"^{field} must be") as e:
         TrainConfig(**{field: value}).validate()
+    assert e.value.field == field

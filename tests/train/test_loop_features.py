@@ -23,8 +23,8 @@ def test_folder_with_alexnet_augmentation_crops_and_evaluates_on_the_centre(tmp_
 
     d = formats.write_folder(tmp_path / "imgs", per_class=6)
     train(quick(tmp_path / "run", data=f"folder:{d}", image_size=37, aug="alexnet", epochs=1))
-    norm = load_checkpoint(tmp_path / "run" / "checkpoint-last")["meta"]["normalize"]
-    assert norm["crop"] == [32, 32] and len(norm["pca"][0]) == 3  # 37·224/256 = 32.4; the RGB eigenbasis is kept
+    norm = load_checkpoint(tmp_path / "run" / "checkpoint-last").meta.normalize
+    assert norm.crop == [32, 32] and len(norm.pca["eigval"]) == 3  # 37·224/256 = 32.4; the RGB eigenbasis is kept
 
 
 def test_multilabel_csv_reports_per_label_precision_and_recall(tmp_path, quick, formats):
@@ -35,9 +35,9 @@ def test_multilabel_csv_reports_per_label_precision_and_recall(tmp_path, quick, 
     r = train(quick(tmp_path / "run", data=f"csv:{tmp_path / 'm.csv'}", epochs=2, batch_size=8))
     assert {"test_f1", "test_precision", "test_recall", "test_acc"} <= set(r.final)
     ev = json.loads((tmp_path / "run" / "evaluation.json").read_text())
-    assert len(ev["precision_per_label"]) == len(ev["recall_per_label"]) == 3
+    assert len(ev["per_class"]["precision"]) == len(ev["per_class"]["recall"]) == 3
     assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == "bce"
-    with pytest.raises(ValueError, match="multi-label data needs --loss bce"):
+    with pytest.raises(ValueError, match="does not fit multi-label data"):
         train(quick(tmp_path / "bad", data=f"csv:{tmp_path / 'm.csv'}", loss="hinge"))
 
 

@@ -21,7 +21,7 @@ ENV = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUF
 
 
 def _weights(run_dir):
-    return load_checkpoint(run_dir / "checkpoint-last")["model"]
+    return load_checkpoint(run_dir / "checkpoint-last").model
 
 
 @pytest.mark.parametrize("k", [3, 6])  # mid-epoch 1, and mid-epoch 2 (4 steps per epoch)
@@ -30,8 +30,8 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, quick, k):
     full = train(quick(tmp_path / "full", **cfg))
     cut = train(quick(tmp_path / "cut", max_steps=k, **cfg))
     assert cut.final == {} or cut.final["epoch"] < 2
-    meta = load_checkpoint(tmp_path / "cut" / "checkpoint-last")["meta"]
-    assert meta["step"] == k and meta["position"]["batch"] == k - 4 * (k // 4)
+    meta = load_checkpoint(tmp_path / "cut" / "checkpoint-last").meta
+    assert meta.step == k and meta.position["batch"] == k - 4 * (k // 4)
     resumed = train(TrainConfig(resume=str(tmp_path / "cut"), progress=False))
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
@@ -58,9 +58,9 @@ def test_sigkill_during_run_then_resume_finishes(tmp_path):
     proc.send_signal(signal.SIGKILL)  # at once: on a fast machine the 50 steps take well under a second
     proc.wait()
     ckpt = load_checkpoint(out / "checkpoint-last")  # whatever instant the kill hit, it loads
-    assert ckpt["meta"]["step"] >= 3 and ckpt["meta"]["epoch"] < 5
+    assert ckpt.meta.step >= 3 and ckpt.meta.epoch < 5
     train(TrainConfig(resume=str(out), progress=False))
-    assert load_checkpoint(out / "checkpoint-last")["meta"]["epoch"] == 5
+    assert load_checkpoint(out / "checkpoint-last").meta.epoch == 5
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
 
@@ -98,10 +98,10 @@ def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path):
     proc = subprocess.run([sys.executable, "-c", KILL_WHILE_WRITING, str(out)], env=ENV, capture_output=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert list(out.glob(".checkpoint-last.safetensors.*.tmp"))  # the half-written file never replaced the old one
-    meta = load_checkpoint(out / "checkpoint-last")["meta"]
-    assert meta["step"] == 2 and meta["position"] == {"epoch": 1, "batch": 2} | {k: meta["position"][k] for k in ("loss_sum", "correct", "seen")}
+    meta = load_checkpoint(out / "checkpoint-last").meta
+    assert meta.step == 2 and (meta.position["epoch"], meta.position["batch"]) == (1, 2)
     train(TrainConfig(resume=str(out), progress=False))
-    assert load_checkpoint(out / "checkpoint-last")["meta"]["epoch"] == 2
+    assert load_checkpoint(out / "checkpoint-last").meta.epoch == 2
 
 
 class _PoisonAfter(torch.utils.data.Dataset):
@@ -131,5 +131,5 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     with pytest.raises(TrainingDiverged, match=r"loss became nan by step 3.*last good checkpoint is kept"):
         train(quick(tmp_path, data="test-poisoned-digits", epochs=3, limit_train=None))
     ckpt = load_checkpoint(tmp_path / "checkpoint-last")
-    assert ckpt["meta"]["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert ckpt.meta.epoch == 1 and all(torch.isfinite(v).all() for v in ckpt.model.values())
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1

@@ -75,3 +75,69 @@ def test_scales_and_sizes():
         tta_probabilities(_Pool(), torch.zeros(1, 1, 32, 32), "10crop", 32, lambda t: t, [30])
     with pytest.raises(ValueError, match="accepted"):
         tta_probabilities(_Pool(), torch.zeros(1, 1, 32, 32), "5crop", 32, lambda t: t)
+
+
+class _WindowNet(nn.Module):
+    """Features: a 2×-downsampling average; head: a linear layer on a flattened 3×3 window (VGG-like)."""
+
+    def __init__(self, k=3):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(2 * 3 * 3, k)
+
+    def forward_features(self, x):
+        return torch.nn.functional.avg_pool2d(torch.cat([x, x * x], 1), 2)
+
+    def forward_head(self, f):
+        return self.fc(f.flatten(1))
+
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
+
+class _PoolNet(_WindowNet):
+    """The same features, a head that averages over all positions first (ResNet-like)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 3)
+
+    def forward_head(self, f):
+        return self.fc(f.mean((2, 3)))
+
+
+def test_dense_slides_the_head_over_every_training_window():
+    from cnnzoo.train.tta import DenseClassifier, dense_model
+
+    net = _WindowNet().eval()
+    dense = dense_model(net, 6, 1)  # trained at 6×6: the head reads a 3×3 feature window
+    assert isinstance(dense, DenseClassifier) and dense.window == (3, 3)
+    x = torch.rand(2, 1, 10, 12)  # 5×6 feature map: 3×4 windows
+    f = net.forward_features(x)
+    by_hand = torch.stack([
+        torch.stack([net.forward_head(f[..., i : i + 3, j : j + 3]) for j in range(4)], -1) for i in range(3)
+    ], -2)  # fmt: skip
+    torch.testing.assert_close(dense(x), by_hand)
+    p = tta_probabilities(net, x, "dense", 6, lambda t: t, [10], dense)
+    expected = (by_hand.softmax(1).mean((2, 3)) + dense(x.flip(-1)).softmax(1).mean((2, 3))) / 2
+    torch.testing.assert_close(p, expected)
+
+
+def test_dense_runs_a_global_pooling_head_on_the_whole_map():
+    from cnnzoo.train.tta import dense_model
+
+    net = _PoolNet().eval()
+    dense = dense_model(net, 6, 1)
+    assert dense.window is None
+    x = torch.rand(2, 1, 10, 12)
+    torch.testing.assert_close(dense(x), net(x))
+    plain = nn.Sequential(nn.Conv2d(1, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # no model interface
+    assert dense_model(plain, 6, 1) is plain
+
+
+def test_tta_classifier_returns_log_probabilities():
+    from cnnzoo.train.tta import TTAClassifier
+
+    x = torch.rand(3, 1, 37, 37)
+    net = TTAClassifier(_Pool(), "10crop", 32, lambda t: t, [37])
+    torch.testing.assert_close(net(x).softmax(1), tta_probabilities(_Pool(), x, "10crop", 32, lambda t: t, [37]))

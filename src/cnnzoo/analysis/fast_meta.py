@@ -3,7 +3,7 @@
 PyTorch's meta kernels for convolution, batch norm, pooling and elementwise
 arithmetic are Python decompositions that cost 50 µs to 1 ms a call; a
 ResNet-152 makes about a thousand of them. For these ops the output shape is a
-formula (the ones in ``shared/REFERENCE.md``), so we allocate the meta output
+formula (the ones in PyTorch's ``nn.Conv2d`` and pooling docs), so we allocate the meta output
 ourselves and skip the kernel. Anything unusual (unbatched input, symbolic
 sizes, mixed devices) returns ``None`` and goes through the real meta kernel.
 """

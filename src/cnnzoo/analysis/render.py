@@ -1,4 +1,4 @@
-"""Reports as a rich table, Markdown (the seed 002 AlexNet layout), JSON or CSV.
+"""Reports as a rich table, Markdown (the textbook AlexNet table's layout), JSON or CSV.
 
 ``depth`` folds nested modules: a row at depth ``N`` stands for everything
 inside it (its MACs, other ops and parameters include its children), and
@@ -147,7 +147,10 @@ def _caption(report: AnalysisReport) -> str:
 
 
 def render_markdown(report: AnalysisReport, depth: int | None = None) -> str:
-    """The seed 002 AlexNet layout: layer, kernel, count, stride, input, output, weights, biases, parameters."""
+    """The textbook AlexNet table's layout.
+
+    Columns: layer, kernel, count, stride, input, output, weights, biases, parameters.
+    """
     head = [
         "layer",
         "type",

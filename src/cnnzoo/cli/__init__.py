@@ -16,7 +16,7 @@ __all__ = ["app", "fail", "main"]
 
 # `cnnzoo --help` lists commands in the order they are registered: the order a
 # user meets them (look, analyse, train, evaluate, ship), then any others.
-_ORDER = ["zoo", "analysis", "train", "evaluate", "scratch"]
+_ORDER = ["zoo", "analysis", "train", "evaluate", "export", "scratch"]
 _found = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "app" and not m.name.startswith("_"))
 for _mod in [m for m in _ORDER if m in _found] + [m for m in _found if m not in _ORDER]:
     importlib.import_module(f"{__name__}.{_mod}")

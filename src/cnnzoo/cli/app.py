@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="cnnzoo",
@@ -20,13 +21,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2, no traceback."""
-
-
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with status 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on stderr and exit with status 2 (the message is shown as written, not as markup)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 

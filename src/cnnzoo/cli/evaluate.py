@@ -1,14 +1,16 @@
-"""``cnnzoo eval``, ``cnnzoo predict``, ``cnnzoo export``: use a trained checkpoint."""
+"""``cnnzoo eval`` and ``cnnzoo predict``: use a trained checkpoint."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from cnnzoo.cli.app import app, console, fail
+from cnnzoo.cli.app import app, console, err_console, fail
 
 
 def _parse_scales(text: str | None) -> list[int] | None:
@@ -23,74 +25,93 @@ def _parse_scales(text: str | None) -> list[int] | None:
     return scales
 
 
+def _print_report(report: dict[str, Any], task: Any, files: list[Path]) -> None:
+    scales = "as in training" if report["scales"] is None else f"scales {report['scales']}"
+    console.print(
+        f"[bold]{report['model']}[/] on {report['data_name']} {report['split']} ({report['num_samples']} images, "
+        f"{report['mode']}, {scales}): {task.headline(report)}",
+        highlight=False,
+    )
+    cols, rows = task.per_class_table(report)
+    if rows:
+        table = Table(*cols, title="per class")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for f in files:
+        console.print(f"wrote {f}", highlight=False)
+
+
 @app.command("eval")
 def eval_command(
     checkpoint: Path = typer.Argument(..., help="A run directory (its best checkpoint) or a checkpoint stem."),
-    data: str = typer.Option("digits", "--data", help="Data set whose test split is evaluated (digits, NAME:PATH)."),
-    tta: str = typer.Option("center", "--tta", help="center, 10crop (AlexNet), multiscale or dense (VGG)."),
+    data: str = typer.Option(None, "--data", help="Evaluate on this data set (digits, NAME:PATH) [default: the run's own, with its classes and image size]."),
+    split: str = typer.Option("test", "--split", help="test, or val (the run's validation split)."),
+    tta: str = typer.Option("center", "--tta", help="center, 10crop (AlexNet), multiscale or dense (VGG); classifiers only beyond center."),
     scales: str = typer.Option(None, "--scales", help="Comma-separated shorter-side sizes Q, e.g. 256,384,512."),
     batch_size: int = typer.Option(128, "--batch-size", help="Images per batch."),
     model: str = typer.Option(None, "--model", help="Fail unless the checkpoint holds this model."),
-    confusion: Path = typer.Option(None, "--confusion", help="Write the confusion-matrix plot here [default: next to the checkpoint]."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    out: Path = typer.Option(None, "--out", help="Write evaluation.json and the plots here [default: RUN/eval-DATA-SPLIT-TTA]."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report (evaluation.json) as JSON."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
-    """Top-1/top-5 and per-class accuracy of a checkpoint, evaluated as the papers did."""
+    """The checkpoint's loss and metrics: accuracy with per-class precision/recall/F1, or the task's own."""
     from rich.progress import Progress
 
     from cnnzoo.data.datasets import DataError
     from cnnzoo.train.checkpoint import CheckpointError, resolve_checkpoint
-    from cnnzoo.train.evaluation import evaluate_checkpoint, plot_confusion
+    from cnnzoo.train.evaluation import evaluate_checkpoint, jsonable, write_evaluation
+    from cnnzoo.train.tasks import TaskContext, build_task
     from cnnzoo.train.tta import TTA_MODES
 
     if tta not in TTA_MODES:
         fail(f"unknown --tta {tta!r}; accepted: {', '.join(TTA_MODES)}")
+    if split not in ("test", "val"):
+        fail(f"--split must be test or val; got {split!r}")
     if batch_size <= 0:
         fail(f"--batch-size must be positive; got {batch_size}")
     q = _parse_scales(scales)
     try:
         stem = resolve_checkpoint(checkpoint)
-        with Progress(transient=True, disable=as_json) as bar:
-            task = bar.add_task(f"eval {tta}", total=None)
+        with Progress(transient=True, disable=as_json, console=err_console) as bar:
+            job = bar.add_task(f"eval {tta}", total=None)
             report = evaluate_checkpoint(
-                stem, data, tta=tta, scales=q, batch_size=batch_size, device=device,
-                expect_model=model, progress=lambda n: bar.advance(task, n),
+                stem, data, tta=tta, scales=q, batch_size=batch_size, device=device, expect_model=model,
+                progress=lambda n: bar.advance(job, n), split=split,
             )  # fmt: skip
     except (ValueError, DataError, CheckpointError) as e:
         fail(str(e))
-    plot_path = confusion or stem.parent / f"confusion-{tta}.png"
-    plot_confusion(report, plot_path)
+    names = report["class_names"]
+    task = build_task(report["task"], TaskContext(num_classes=len(names), class_names=names))
+    where = out or stem.parent / f"eval-{report['data_name']}-{split}-{tta}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        files = write_evaluation(report, where, title=f"{report['model']} on {report['data_name']}", task=task)
     if as_json:
-        print(json.dumps(report.to_dict()))
-        return
-    console.print(
-        f"[bold]{report.model}[/] on {report.data} ({report.num_samples} images, {tta}, scales {report.scales}): "
-        f"top-1 [bold green]{report.top1:.2%}[/], top-5 {report.top5:.2%}",
-        highlight=False,
-    )
-    table = Table("class", "accuracy", "images", title="per-class accuracy")
-    for name, acc, row in zip(report.class_names, report.per_class, report.confusion):
-        table.add_row(name, f"{acc:.2%}", str(sum(row)))
-    console.print(table)
-    console.print(f"confusion matrix: {plot_path}", highlight=False)
+        print(json.dumps(jsonable(report)))
+    else:
+        _print_report(report, task, files)
+    for w in caught:
+        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
 
 
 @app.command("predict")
 def predict_command(
-    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem."),
+    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem (a classifier)."),
     images: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, … anything Pillow reads)."),
     topk: int = typer.Option(5, "--topk", "-k", help="How many classes to show."),
     invert: bool = typer.Option(False, "--invert", help="Invert grey levels (dark ink on white paper → the digits' white ink on black)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
-    """The top-k classes of each image, with probabilities."""
+    """The top-k classes of each image, with probabilities (classification checkpoints)."""
     from cnnzoo.train.checkpoint import CheckpointError
     from cnnzoo.train.evaluation import predict_files
 
     if topk <= 0:
         fail(f"--topk must be positive; got {topk}")
     try:
-        results = predict_files(checkpoint, images, topk=topk, invert=invert)
+        results = predict_files(checkpoint, images, topk=topk, invert=invert, device=device)
     except (ValueError, CheckpointError) as e:
         fail(str(e))
     if as_json:
@@ -99,65 +120,3 @@ def predict_command(
     for r in results:
         best = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in r["top"])
         console.print(f"[bold]{r['file']}[/]: {best}", highlight=False)
-
-
-@app.command("export")
-def export_command(
-    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem."),
-    onnx: Path = typer.Option(..., "--onnx", help="Output .onnx file."),
-    fold_bn: bool = typer.Option(False, "--fold-bn", help="Fold every BatchNorm that follows a convolution into it first."),
-    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Let the batch dimension vary."),
-    int8: bool = typer.Option(False, "--int8", help="Also write OUT.int8.onnx, statically quantised on the training data."),
-    data: str = typer.Option(None, "--data", help="Calibration data for --int8 [default: the data set of the run]."),
-) -> None:
-    """Export a checkpoint to ONNX and check it against eager PyTorch with ONNX Runtime."""
-    import torch
-
-    from cnnzoo.train.checkpoint import CheckpointError, load_model
-
-    try:
-        model = load_model(checkpoint)
-        meta = model.cnnzoo_checkpoint_meta
-        size = meta["normalize"]["size"]
-        in_chans = meta["model"]["kwargs"].get("in_chans", 3)
-        input_size = (in_chans, int(size[0]), int(size[1]))
-        from cnnzoo.train.export import check_onnx, export_onnx
-
-        if fold_bn:
-            from cnnzoo.layers.fold_bn import fold_batchnorm
-
-            model = fold_batchnorm(model, torch.randn(2, *input_size))
-            console.print(f"folded {model.cnnzoo_folded_pairs} BatchNorm layer(s) into their convolutions")
-        onnx.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(model, onnx, input_size, dynamic_batch=dynamic_batch)
-        err = check_onnx(onnx, model, input_size, batch_sizes=(1, 3) if dynamic_batch else (1,))
-        console.print(f"wrote {onnx}; ONNX Runtime matches eager PyTorch to {err:.2g}", highlight=False)
-        if int8:
-            _export_int8(onnx, meta, data or meta["data"]["name"], input_size, dynamic_batch)
-    except ImportError as e:
-        fail(str(e))
-    except OSError as e:
-        fail(f"cannot write {e.filename or onnx}: {e.strerror or e}")
-    except (ValueError, CheckpointError, RuntimeError) as e:
-        fail(str(e))
-
-
-def _export_int8(onnx: Path, meta: dict, data: str, input_size: tuple[int, int, int], dynamic_batch: bool) -> None:
-    import torch
-    import torch.nn.functional as F
-
-    from cnnzoo.data import build_data
-    from cnnzoo.train.evaluation import normalizer
-    from cnnzoo.train.quantize import quantize_onnx
-
-    bundle = build_data(data)
-    norm = normalizer(meta)
-    n = min(len(bundle.train), 256)
-    x = torch.stack([bundle.train[i][0] for i in range(n)])
-    if tuple(x.shape[-2:]) != input_size[1:]:
-        x = F.interpolate(x, size=input_size[1:], mode="bilinear", align_corners=False)
-    # A graph exported with a fixed batch of one is calibrated one image at a time.
-    batches = [norm(b) for b in x.split(32 if dynamic_batch else 1)]
-    out = onnx.with_suffix(".int8.onnx")
-    quantize_onnx(onnx, out, batches)
-    console.print(f"wrote {out} (int8, calibrated on {n} training images of {bundle.name})", highlight=False)

@@ -1,17 +1,14 @@
 """``cnnzoo scratch``: the NumPy engine from the command line.
 
 ``cnnzoo scratch train`` trains the NumPy LeNet-5 (every backward pass written by
-hand, :mod:`cnnzoo.scratch`) on the embedded digits and writes the same run
-directory as ``cnnzoo train``: ``config.json``, ``metrics.jsonl``, ``metrics.csv``,
-``curves.png``, ``checkpoint-last`` and ``checkpoint-best``. The checkpoints are in
-the torch format with the torch layer names, so ``cnnzoo eval RUN_DIR --data digits``
+hand, :mod:`cnnzoo.scratch`) on the embedded digits into the same run directory
+as ``cnnzoo train`` (:func:`cnnzoo.train.scratch_run.run_scratch` does the work;
+this module parses options and prints), so ``cnnzoo eval RUN_DIR --data digits``
 and ``cnnzoo.load(RUN_DIR)`` work on a NumPy-trained network.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import typer
@@ -23,27 +20,6 @@ scratch_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(scratch_app, name="scratch")
-
-MODELS = ("lenet5",)
-
-
-def _save_checkpoint(stem: Path, model, meta: dict) -> None:
-    """Weights as ``model.<torch name>`` arrays in safetensors, the sidecar in its header and beside it."""
-    import hashlib
-
-    import numpy as np
-    from safetensors.numpy import save
-
-    from cnnzoo.scratch.lenet import torch_state_dict_names
-    from cnnzoo.train.checkpoint import FORMAT, atomic_write_bytes, checkpoint_paths
-
-    arrays = {f"model.{k}": np.ascontiguousarray(v) for k, v in torch_state_dict_names(model.state_dict()).items()}
-    header = {"format": FORMAT, **meta, "states": {}}
-    data = save(arrays, metadata={"cnnzoo": json.dumps(header)})
-    weights_path, json_path = checkpoint_paths(stem)
-    sidecar = {k: v for k, v in header.items() if k != "states"} | {"weights_sha256": hashlib.sha256(data).hexdigest()}
-    atomic_write_bytes(weights_path, data)
-    atomic_write_bytes(json_path, (json.dumps(sidecar, indent=2) + "\n").encode())
 
 
 @scratch_app.command("train")
@@ -59,13 +35,15 @@ def train_command(
     pool: str = typer.Option("max", "--pool", help="max or avg (the paper)."),
     target_acc: float = typer.Option(None, "--target-acc", help="Stop after the first epoch with at least this test accuracy (a fraction)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the weights and the data order."),
-    out: Path = typer.Option(None, "--out", help="Run directory (default: runs/scratch-MODEL-digits)."),
+    out: Path = typer.Option(None, "--out", help="Run directory, new or empty (default: runs/scratch-MODEL-digits)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out."),
     threads: int = typer.Option(1, "--threads", help="BLAS threads; LeNet-sized matrices run fastest on one."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a NumPy CNN on the embedded digits; write metrics, curves and checkpoints to --out."""
     from cnnzoo.scratch.optim import OPTIMIZERS
-    from cnnzoo.scratch.train import TrainConfig
+    from cnnzoo.scratch.train import ScratchConfig
+    from cnnzoo.train.scratch_run import MODELS
 
     if model not in MODELS:
         fail(f"unknown model {model!r}; the NumPy engine builds: {', '.join(MODELS)}")
@@ -78,77 +56,40 @@ def train_command(
     if target_acc is not None and not 0 < target_acc <= 1:
         fail(f"--target-acc is a fraction in (0, 1]; got {target_acc}")
     try:
-        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer.lower(), lr=lr,
-                          weight_decay=weight_decay, schedule=schedule, seed=seed, target_acc=target_acc)  # fmt: skip
-        from cnnzoo.scratch.lenet import lenet5
-
-        net = lenet5(activation=activation, pool=pool, seed=seed)
-        from cnnzoo.train.rundir import RunLogger
-
-        run_dir = out or Path("runs") / f"scratch-{model}-digits"
-        logger = RunLogger(run_dir)
+        cfg = ScratchConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer.lower(), lr=lr,
+                            weight_decay=weight_decay, schedule=schedule, seed=seed, target_acc=target_acc)  # fmt: skip
     except ValueError as e:
         fail(str(e))
-    _train(net, cfg, logger, model, activation, pool, threads, quiet)
+    run_dir = out or Path("runs") / f"scratch-{model}-digits"
+    _train(cfg, run_dir, "overwrite" if overwrite else "new", model, activation, pool, threads, quiet)
 
 
-def _train(net, cfg, logger, model: str, activation: str, pool: str, threads: int, quiet: bool) -> None:
-    from dataclasses import asdict
-
+def _train(cfg, run_dir: Path, mode: str, model: str, activation: str, pool: str, threads: int, quiet: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from threadpoolctl import threadpool_limits
 
-    from cnnzoo.data.digits import load_digits_arrays
-    from cnnzoo.scratch.train import fit
-
-    data = load_digits_arrays(size=32)
-    model_spec = {"name": model, "kwargs": {"activation": activation, "pool": pool, "num_classes": 10, "in_chans": 1}}
-    meta_base = {
-        "engine": "numpy (cnnzoo.scratch)",
-        "model": model_spec,
-        "config": asdict(cfg) | {"model": model, "data": "digits"},
-        # trained on the raw [0, 1] pixels: the identity normalisation
-        "normalize": {"mean": [0.0], "std": [1.0], "size": [32, 32]},
-        "data": {"name": "digits", "num_classes": 10, "class_names": [str(i) for i in range(10)],
-                 "task": "classification", "in_chans": 1},
-    }  # fmt: skip
-    logger.write_config(meta_base["config"] | {"engine": meta_base["engine"], "model_kwargs": model_spec["kwargs"]})
-    best = {"acc": -1.0, "epoch": 0}
-    start = time.perf_counter()
-    reached: dict[str, float] = {}
-
-    def on_epoch(row: dict) -> None:
-        row = dict(row) | {"elapsed": time.perf_counter() - start}
-        last = row["epoch"] == cfg.epochs or (cfg.target_acc is not None and row["test_acc"] >= cfg.target_acc)
-        # drawing curves.png costs more than a NumPy epoch here: every 5th epoch and the last
-        logger.log_epoch(row, plot=last or row["epoch"] % 5 == 0)
-        meta = meta_base | {"epoch": row["epoch"], "metrics": row}
-        is_best = row["test_acc"] > best["acc"]
-        if is_best:
-            best.update(acc=row["test_acc"], epoch=row["epoch"])
-        meta["best_acc"] = best["acc"]
-        _save_checkpoint(logger.dir / "checkpoint-last", net, meta)
-        if is_best:
-            _save_checkpoint(logger.dir / "checkpoint-best", net, meta)
-        if cfg.target_acc is not None and row["test_acc"] >= cfg.target_acc and not reached:
-            reached["seconds"] = row["elapsed"]
-        if bar is not None:
-            bar.update(task, status=f"epoch {row['epoch']}: loss {row['train_loss']:.3f}, test {row['test_acc']:.1%}")
+    from cnnzoo.train.scratch_run import run_scratch
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}")]
-    per_epoch = len(data.x_train)
-    with threadpool_limits(limits=threads), Progress(*columns, console=console, disable=quiet, transient=False) as progress:
-        bar = None if quiet else progress
-        task = progress.add_task(f"{model} (NumPy)", total=cfg.epochs * per_epoch, status="")
-        history = fit(net, data.x_train, data.y_train, data.x_test, data.y_test, cfg, on_epoch=on_epoch,
-                      on_batch=lambda n: progress.advance(task, n))  # fmt: skip
-    final = history[-1]
-    wall = time.perf_counter() - start
-    note = f"; reached {cfg.target_acc:.0%} in {reached['seconds']:.1f} s" if reached else ""
+    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
+        task = progress.add_task(f"{model} (NumPy)", total=None, status="")
+
+        def status(row: dict) -> None:
+            progress.update(task, status=f"epoch {row['epoch']}: loss {row['train_loss']:.3f}, test {row['test_acc']:.1%}")
+
+        try:
+            result = run_scratch(
+                cfg, run_dir, model=model, activation=activation, pool=pool, mode=mode, threads=threads,
+                on_start=lambda total: progress.update(task, total=total),
+                on_batch=lambda n: progress.advance(task, n), on_epoch=status,
+            )  # fmt: skip
+        except ValueError as e:  # bad options, a used or locked --out, a full disk
+            fail(str(e))
+    final = result.rows[-1]
+    note = f"; reached {cfg.target_acc:.0%} in {result.reached_seconds:.1f} s" if result.reached_seconds is not None else ""
     console.print(
         f"[bold]{model}[/] (NumPy engine) on digits: test accuracy [bold green]{final['test_acc']:.2%}[/] "
-        f"after {final['epoch']} epochs (best {best['acc']:.2%} at epoch {best['epoch']}), {wall:.1f} s{note}; "
-        f"run directory {logger.dir}",
+        f"after {final['epoch']} epochs (best {result.best_score:.2%} at epoch {result.best_epoch}), "
+        f"{result.seconds:.1f} s{note}; run directory {result.run_dir}",
         highlight=False,
     )
 

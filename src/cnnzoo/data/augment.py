@@ -17,7 +17,7 @@ inception  random-resized crop of 8–100% of the area, aspect ratio 3/4–4/3, 
            colour jitter 0.4 (GoogLeNet §6; Howard 2013's photometric distortions)
 cifar      4-pixel zero padding, random crop back to the input size, flip (ResNet §4.2)
 d2l        flip, random-resized crop (area 10–100%, aspect 1/2–2), brightness,
-           contrast, saturation and hue jitter 0.5 (d2l.ai §14.1, seed 001)
+           contrast, saturation and hue jitter 0.5 (d2l.ai §14.1)
 =========  ====================================================================
 
 kornia's batched ops (crop, resized crop, flip, colour jitter) do the work

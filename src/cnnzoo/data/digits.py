@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from cnnzoo.data.datasets import DataBundle, register_dataset
+from cnnzoo.layers.upsample import resize_to
 
 __all__ = ["DigitsArrays", "load_digits_arrays", "digits"]
 
@@ -53,7 +53,7 @@ def load_digits_arrays(size: int = 32, seed: int = SPLIT_SEED) -> DigitsArrays:
 
 
 def _resize(x: np.ndarray, size: int) -> np.ndarray:
-    t = F.interpolate(torch.from_numpy(x), size=(size, size), mode="bilinear", align_corners=False)
+    t = resize_to(torch.from_numpy(x), (size, size))
     return t.clamp_(0.0, 1.0).numpy()
 
 

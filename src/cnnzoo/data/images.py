@@ -1,10 +1,11 @@
-"""Image files decoded with Pillow on demand: the shared part of ``folder:`` and ``csv:``.
+"""The one image decoder: ``folder:``, ``csv:`` and ``cnnzoo predict`` all read files through it.
 
-Every image is converted to one mode (grey-scale ``L`` or ``RGB``), its
-shorter side resized to ``size`` (bilinear) and the central ``size × size``
-square kept, as AlexNet §2 prepared ImageNet ("rescaled the image such that
-the shorter side was of length 256, and then cropped out the central
-256×256 patch").
+Every image is converted to one mode (grey-scale ``L`` for one channel,
+``RGB`` for three) and, when a ``size`` is given, its shorter side resized to
+``size`` (bilinear) and the central ``size × size`` square kept, as AlexNet
+prepared ImageNet (Krizhevsky, Sutskever & Hinton 2012, §2: "rescaled the
+image such that the shorter side was of length 256, and then cropped out the
+central 256×256 patch").
 """
 
 from __future__ import annotations
@@ -39,33 +40,60 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[str, tuple[int, int]]:
         raise DataError(f"{path}: not an image Pillow can read ({e})") from None
 
 
-def decode_image(path: str | os.PathLike[str], mode: str, size: int) -> Tensor:
-    """``float32 (C, size, size)`` in [0, 1] from an image file; ``DataError`` if it is not one."""
+def _mode(in_chans: int | str) -> str:
+    # folder: and csv: pass the probed Pillow mode; everything else passes a channel count.
+    if in_chans in (1, "L"):
+        return "L"
+    if in_chans in (3, "RGB"):
+        return "RGB"
+    raise DataError(f"decode_image: in_chans must be 1 (grey) or 3 (RGB); got {in_chans!r}")
+
+
+def decode_image(path: str | os.PathLike[str], in_chans: int | str, size: int | None = None) -> Tensor:
+    """``float32 (C, H, W)`` in [0, 1] from an image file; a :class:`DataError` if it is not one.
+
+    ``in_chans``: 1 (grey-scale) or 3 (RGB), or the Pillow mode ``"L"``/``"RGB"``.
+    ``size``: resize the shorter side to ``size`` and keep the central square;
+    ``None`` keeps the image as it is.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    mode = _mode(in_chans)
+    if size is not None and size <= 0:
+        raise DataError(f"decode_image: size must be a positive integer; got {size}")
+    if not Path(path).is_file():
+        raise DataError(f"{path}: file not found (expected an image)")
     try:
         with Image.open(path) as im:
             im = im.convert(mode)
-            w, h = im.size
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            if (nw, nh) != (w, h):
-                im = im.resize((nw, nh), Image.BILINEAR)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            im = im.crop((left, top, left + size, top + size))
+            if size is not None:
+                im = _shorter_side_center(im, size)
             arr = np.asarray(im, dtype=np.uint8)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (expected an image)") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"{path}: not an image Pillow can decode ({e})") from None
     t = torch.from_numpy(arr.copy()).float().div_(255.0)
     return t[None] if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
 
 
-class ImageListDataset(Dataset):
-    """Images decoded from ``paths`` on demand; ``targets`` are class indices or multi-hot rows."""
+def _shorter_side_center(im, size: int):
+    from PIL import Image
 
-    def __init__(self, paths: Sequence[Path], targets: Tensor, mode: str, size: int) -> None:
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        im = im.resize((nw, nh), Image.BILINEAR)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+class ImageListDataset(Dataset):
+    """Images decoded from ``paths`` on demand; ``targets`` are class indices or multi-hot rows.
+
+    ``mode`` is ``"L"`` or ``"RGB"`` (or the channel count 1 or 3).
+    """
+
+    def __init__(self, paths: Sequence[Path], targets: Tensor, mode: str | int, size: int) -> None:
         self.paths, self.targets, self.mode, self.size = list(paths), targets, mode, size
 
     def __len__(self) -> int:

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset, Subset
 
 from cnnzoo.data.datasets import DataBundle
 
-__all__ = ["carve_validation", "dataset_targets", "select_classes", "stratified_split"]
+__all__ = ["carve_validation", "dataset_targets", "prepare_data", "select_classes", "stratified_split"]
 
 
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -92,3 +92,23 @@ def select_classes(bundle: DataBundle, classes: Sequence[int]) -> DataBundle:
 
     names = [bundle.class_names[c] for c in classes] if bundle.class_names else [str(c) for c in classes]
     return replace(bundle, train=sub(bundle.train), test=sub(bundle.test), val=sub(bundle.val), num_classes=len(classes), class_names=names)
+
+
+def prepare_data(
+    spec: str, *, image_size: int | None = None, classes: Sequence[int] | None = None, val_split: float = 0.0, seed: int = 0
+) -> DataBundle:
+    """The data a run trains on: ``spec`` at ``image_size``, only ``classes``, a seeded validation split.
+
+    Training and evaluating a run's checkpoint both call this, so ``cnnzoo eval
+    RUN`` sees exactly the classes and the test split the run saw.
+    """
+    from cnnzoo.data.datasets import build_data
+
+    # folder: and csv: call it image_size; the embedded digits call it size.
+    options = {"image_size": image_size, "size": image_size} if image_size else {}
+    bundle = build_data(spec, **options)
+    if classes:
+        bundle = select_classes(bundle, classes)
+    if val_split > 0:
+        bundle = carve_validation(bundle, val_split, seed)
+    return bundle

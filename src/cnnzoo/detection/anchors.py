@@ -1,6 +1,6 @@
 """Anchor boxes: generation, assignment of ground truth, and training targets.
 
-Follows d2l.ai §14.4 ("Anchor Boxes"; seed 001). For sizes ``s_1 … s_n`` (a
+Follows d2l.ai §14.4 ("Anchor Boxes"). For sizes ``s_1 … s_n`` (a
 fraction of the image side) and width-to-height ratios ``r_1 … r_m``, each
 pixel gets the ``n + m − 1`` anchors that contain ``s_1`` or ``r_1``::
 

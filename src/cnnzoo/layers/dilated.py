@@ -4,9 +4,9 @@ A ``k × k`` convolution with dilation ``r`` reads taps ``r`` apart: an
 effective kernel of ``r(k − 1) + 1`` at the cost of ``k²`` weights, so the
 receptive field grows without pooling away resolution (Yu & Koltun,
 "Multi-Scale Context Aggregation by Dilated Convolutions", ICLR 2016,
-arXiv:1511.07122; seed 000 空洞卷积, seed 002 §3.11).
+arXiv:1511.07122).
 
-*Gridding* (seed 002 §3.11): stacking convolutions of the same rate ``r > 1``
+*Gridding* (Wang et al. 2018, §3.2, below): stacking convolutions of the same rate ``r > 1``
 — or rates with a common factor, such as 2, 4, 6 — only ever combines inputs
 on a lattice of spacing ``gcd(rates)``, so an output unit ignores most pixels
 of its receptive field. :func:`receptive_field_footprint` shows this directly:
@@ -20,8 +20,8 @@ that leave no holes: no common factor > 1, a sawtooth such as
 ``[1, 2, 5, 1, 2, 5]`` to serve small and large objects alike, and the
 "maximum distance between two non-zero taps"
 ``M_i = max(M_{i+1} − 2r_i, M_{i+1} − 2(M_{i+1} − r_i), r_i)``, ``M_n = r_n``,
-at most the kernel size at the second layer: ``M_2 ≤ k``. (Seed 002 states
-the last condition loosely as "the last rate is the largest and at most the
+at most the kernel size at the second layer: ``M_2 ≤ k``. (Secondary
+accounts state the last condition loosely as "the last rate is the largest and at most the
 kernel size"; we implement the paper's.) ``[1, 2, 5]`` satisfies it (M_2 = 2);
 ``[1, 2, 9]`` does not (M_2 = 5) and indeed leaves holes. The rule is
 stated for one group of rates; a sawtooth of repeated groups is hole-free

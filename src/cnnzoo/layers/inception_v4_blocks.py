@@ -216,7 +216,7 @@ class ReductionA(_Branches):
     Inception-ResNet-v2     256  256  384  384
     ======================  ===  ===  ===  ===
 
-    (Seed 002 prints ``m = 256`` for Inception-ResNet-v2; the paper's table 1
+    (Some secondary summaries print ``m = 256`` for Inception-ResNet-v2; the paper's table 1
     says 384, and so do the authors' code and figure 18's input width.)
     """
 

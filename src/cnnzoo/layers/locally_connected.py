@@ -1,6 +1,6 @@
 """Locally-connected ("unshared") convolution.
 
-Seed 002 §3.1; Goodfellow, Bengio, Courville, *Deep Learning*, 2016, §9.5,
+Goodfellow, Bengio, Courville, *Deep Learning*, 2016, §9.5,
 eq. 9.9; used for faces by DeepFace (Taigman et al. 2014).
 
 Like a convolution, each output unit sees a ``k×k`` window of the input;
@@ -10,8 +10,8 @@ unlike a convolution, every output position ``(j, k)`` has its own kernel:
 
 so the layer is sparse like a convolution but shares no parameters across
 positions. When all positions' kernels are equal (``W[i, j, k, ...] =
-K[i, ...]``) it is a convolution. Each output unit has its own bias, as the
-seed notes. Parameters: ``H_out · W_out · C_out · (C_in · k_h · k_w + 1)``.
+K[i, ...]``) it is a convolution. Each output unit has its own bias.
+Parameters: ``H_out · W_out · C_out · (C_in · k_h · k_w + 1)``.
 The input size must be fixed in advance, since the weights depend on it.
 """
 

@@ -1,7 +1,7 @@
 """Tiled convolution.
 
 Q. V. Le, J. Ngiam, Z. Chen, D. Chia, P. W. Koh, A. Y. Ng, "Tiled
-convolutional neural networks", NIPS 2010; seed 002 §3.2; Goodfellow et al.,
+convolutional neural networks", NIPS 2010; Goodfellow et al.,
 *Deep Learning*, §9.5, eq. 9.10.
 
 A compromise between a convolution and a locally-connected layer: learn

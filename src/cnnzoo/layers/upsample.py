@@ -1,7 +1,8 @@
 """Upsampling: transposed convolution initialised as bilinear interpolation, and bilinear resize.
 
-*Transposed convolution* (seed 000: 转置卷积, "deconvolution") with stride
-``f`` maps ``H`` to ``(H − 1)·f − 2p + k`` (REFERENCE.md). Long, Shelhamer and
+*Transposed convolution* ("deconvolution") with stride ``f`` maps ``H`` to
+``(H − 1)·f − 2p + k`` (Dumoulin & Visin, "A guide to convolution arithmetic
+for deep learning", 2016, arXiv:1603.07285, §4). Long, Shelhamer and
 Darrell ("Fully Convolutional Networks for Semantic Segmentation", CVPR 2015,
 arXiv:1411.4038, §3.3) initialise their ×2 and ×32 upsampling layers to
 bilinear interpolation and learn them (×2) or freeze them (the final ×8/×16/
@@ -27,7 +28,9 @@ interpolates the two neighbours on each axis. The two conventions
 
 :func:`bilinear_resize` computes both by hand (gather the two neighbours,
 weight them) so the arithmetic can be read; it equals ``F.interpolate``
-(tested), which is what the models call.
+(tested). Everything else in the library resizes through :func:`resize_to`
+(or :func:`resize_like`), the one place that names the mode and the corner
+convention.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["BilinearUpsample", "bilinear_kernel", "bilinear_resize", "resize_like", "source_coordinates"]
+__all__ = ["BilinearUpsample", "bilinear_kernel", "bilinear_resize", "resize_like", "resize_to", "source_coordinates"]
 
 
 def bilinear_kernel(in_channels: int, out_channels: int, kernel_size: int) -> Tensor:
@@ -141,6 +144,22 @@ def bilinear_resize(x: Tensor, size: tuple[int, int], align_corners: bool = Fals
     return top * (1 - ty) + bottom * ty
 
 
+def resize_to(x: Tensor, size: tuple[int, int] | torch.Size, align_corners: bool = False) -> Tensor:
+    """Bilinear resize of ``(N, C, H, W)`` (or ``(C, H, W)``) to ``size``; ``x`` itself when already that size.
+
+    Integer tensors (label maps) cannot be interpolated bilinearly; resize the
+    scores instead and take the arg-max afterwards.
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if x.dim() == 3:
+        return resize_to(x[None], size, align_corners)[0]
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"resize_to expects a float (N, C, H, W) or (C, H, W) tensor; got {x.dtype} {tuple(x.shape)}")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
+
+
 def resize_like(x: Tensor, ref: Tensor, align_corners: bool = False) -> Tensor:
-    """``F.interpolate`` of ``x`` to ``ref``'s spatial size (bilinear)."""
-    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=align_corners)
+    """:func:`resize_to` ``ref``'s spatial size."""
+    return resize_to(x, ref.shape[-2:], align_corners)

@@ -6,7 +6,7 @@ Convolutional Neural Networks", NIPS 2012 (figure 2, §3–§5).
 The paper's network (``towers=2``, the default) was split over two GPUs: conv2,
 conv4 and conv5 see only the maps of their own GPU (here: ``groups=2``), while
 conv3 and the fully connected layers read both. Single-tower form
-(``towers=1``), the table of seed 002 (conv6 is FC6 written as a 6×6
+(``towers=1``), the single-tower table common in textbooks (conv6 is FC6 written as a 6×6
 convolution, which :func:`cnnzoo.layers.fc_to_conv.convolutionalize` produces)::
 
     layer   kernel / stride      output        parameters (towers=1)
@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.lrn import LocalResponseNorm
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["AlexNet", "alexnet"]
@@ -69,13 +70,13 @@ def _linear(in_features: int, out_features: int) -> nn.Linear:
     return nn.utils.skip_init(nn.Linear, in_features, out_features, device=torch.empty(0).device)
 
 
-class AlexNet(nn.Module):
+class AlexNet(ClassifierInterface, nn.Module):
     """AlexNet: ``(N, in_chans, 227, 227) -> (N, num_classes)``.
 
     Args:
         num_classes: output classes (1000 for ImageNet).
         in_chans: input channels.
-        towers: 2 (the paper: conv2/4/5 in two groups) or 1 (the seed table).
+        towers: 2 (the paper: conv2/4/5 in two groups) or 1 (the single-tower textbook table).
         lrn: local response normalisation after conv1 and conv2 (the paper); ``False``
             leaves it out (the paper reports 1.4% higher top-1 error).
         drop_rate: dropout before fc6 and fc7 (0.5 in the paper).
@@ -85,6 +86,7 @@ class AlexNet(nn.Module):
     """
 
     input_size = 227
+    classifier_names = ("classifier.fc8",)
 
     def __init__(
         self,
@@ -140,11 +142,18 @@ class AlexNet(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.constant_(m.bias, 1.0 if name in ones else 0.0)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 256, h, w)``: conv1 to pool5 (6×6 at 227×227)."""
         check_input_size(x, MIN_SIZE, "alexnet", self.in_chans)
-        x = self.features(x)  # N x 256 x 6 x 6 at 227×227
-        x = self.avgpool(x)
+        return self.features(x)  # N x 256 x 6 x 6 at 227×227
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 256, h, w) -> (N, num_classes)``: the 6×6 adaptive pool, fc6, fc7, fc8."""
+        x = self.avgpool(features)
         return self.classifier(torch.flatten(x, 1))  # N x num_classes
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(
@@ -154,7 +163,7 @@ class AlexNet(nn.Module):
     input_size=(3, 227, 227),
     min_size=MIN_SIZE,
     params="61.0M",
-    # REFERENCE.md: "~0.72G"; our count is 0.7243G, so the printed precision holds.
+    # Commonly quoted as "~0.72G"; our count is 0.7243G, so the printed precision holds.
     macs="0.72G",
 )
 def alexnet(**kwargs) -> AlexNet:

@@ -9,9 +9,10 @@ GoogLeNet with BatchNorm after every convolution and these changes: each 5×5
 becomes two 3×3 (the "double 3×3" columns), the 28×28 stage has three modules,
 pools are average or max, the pools between stages are gone, and modules 3c
 and 4e reduce the grid themselves (stride-2 3×3 convolutions and max pool, no
-1×1 branch, the pooled input passed through). Figure 5 / seed 002 table
+1×1 branch, the pooled input passed through). Figure 5's table
 (#1×1, #3×3 reduce, #3×3, double #3×3 reduce, double #3×3, pool + proj) and
-seed 002's per-layer parameter counts (weights only)::
+the per-layer parameter counts (weights only) of the widely copied
+secondary table (the paper prints none)::
 
     conv1  7×7/2, 64                     112×112×64        9,408
     pool   3×3/2                         56×56×64
@@ -30,13 +31,13 @@ seed 002's per-layer parameter counts (weights only)::
     avg pool 7×7, fc 1000                              1,024,000
     total                                             11,264,111
 
-Two rows of the seed table do not add up (in brackets: what the columns
-give); REFERENCE.md asks for the total within 1%. Our count, with BN's γ and β
+Two rows of that table do not add up (in brackets: what the columns
+give), so the test suite checks the total within 1%. Our count, with BN's γ and β
 and the classifier bias, is 11,285,224 (0.19% above): 11,264,192 weights (the
 two typos, +81), 20,032 BN parameters and 1,000 biases. About 2.03G
 multiply-accumulates at 224×224.
 
-The first convolution is a dense 7×7 here, as the seed table counts it
+The first convolution is a dense 7×7 here, as that table counts it
 (9,408 weights); TensorFlow-slim's ``inception_v2`` makes it depthwise
 separable (depth multiplier 8). The paper's stem pools round up (56/28), as
 GoogLeNet's do. Padding 1 on every stride-2 convolution and pool keeps all
@@ -62,6 +63,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.inception import InceptionModule
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["BN_INCEPTION_TABLE", "BNInception", "bn_inception"]
@@ -83,7 +85,7 @@ BN_INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int, str, int]] = {
 }
 
 
-class BNInception(nn.Module):
+class BNInception(ClassifierInterface, nn.Module):
     """BN-Inception: ``(N, in_chans, 224, 224) -> (N, num_classes)``.
 
     Args:
@@ -99,6 +101,7 @@ class BNInception(nn.Module):
     """
 
     input_size = 224
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -141,13 +144,21 @@ class BNInception(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 1024, H/32, W/32)``: the stem and the ten Inception modules."""
         check_input_size(x, MIN_SIZE, "bn_inception", self.in_chans)
         x = self.stem(x)  # N x 192 x 28 x 28
         for name in self.module_names:
             x = getattr(self, name)(x)  # 3c: N x 576 x 14 x 14; 4e: N x 1056 x 7 x 7
-        x = torch.flatten(self.avgpool(x), 1)  # N x 1024
+        return x  # N x 1024 x 7 x 7
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 1024, h, w) -> (N, num_classes)``: global average pool, dropout, fc."""
+        x = torch.flatten(self.avgpool(features), 1)  # N x 1024
         return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(
@@ -155,11 +166,11 @@ class BNInception(nn.Module):
     paper="Ioffe & Szegedy 2015, arXiv:1502.03167",
     year=2015,
     min_size=MIN_SIZE,
-    # Seed 002's table total; two of its rows have typos, and REFERENCE.md asks
-    # for a match within 1%.
+    # The secondary table's total (the paper prints none); two of its rows
+    # have typos, so the check allows 1%.
     params="11,264,111",
     params_rtol=0.01,
 )
 def bn_inception(**kwargs) -> BNInception:
-    """BN-Inception (seed 002 table): 11.3M parameters; ``se_reduction=16`` gives SE-Inception."""
+    """BN-Inception (figure 5): 11.3M parameters; ``se_reduction=16`` gives SE-Inception."""
     return BNInception(**kwargs)

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.dense_block import DenseBlock, Transition
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class DenseNet(nn.Module):
+class DenseNet(ClassifierInterface, nn.Module):
     """DenseNet: ``(N, in_chans, H, W) -> (N, num_classes)``.
 
     ImageNet stem (``stem="imagenet"``): any input of at least 29×29 (the
@@ -74,6 +75,10 @@ class DenseNet(nn.Module):
         num_classes: classifier outputs.
         in_chans: input channels.
     """
+
+    # The classifier is the last module of ``head`` (pool, flatten, linear);
+    # the name stays so that state_dict keys do not change.
+    classifier_names = ("head.2",)
 
     def __init__(
         self,
@@ -119,7 +124,7 @@ class DenseNet(nn.Module):
                 c = c_out
         self.features.add_module("norm5", nn.BatchNorm2d(c))
         self.features.add_module("relu5", nn.ReLU(inplace=True))
-        self.num_features = c
+        self.num_features, self.num_classes = c, num_classes
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(c, num_classes))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -130,10 +135,17 @@ class DenseNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, num_features, H/32, W/32)`` (``/4`` on CIFAR)."""
         check_input_size(x, self.min_size, self.name, self.in_chans)
-        x = self.features(x)  # N x C x H/32 x W/32 (ImageNet) or H/4 x W/4 (CIFAR)
-        return self.head(x)
+        return self.features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``: global pool, flatten, linear."""
+        return self.head(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 def _imagenet(name: str, block_config: tuple[int, ...], growth_rate: int, **kwargs) -> DenseNet:

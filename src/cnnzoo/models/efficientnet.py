@@ -67,6 +67,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.helpers import make_divisible
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.inverted_residual import InvertedResidual
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["EFFICIENTNET_B0", "EFFICIENTNET_SCALING", "EfficientNet"] + [
@@ -96,7 +97,7 @@ EFFICIENTNET_SCALING: dict[str, tuple[float, float, int, float]] = {
 }
 
 
-class EfficientNet(nn.Module):
+class EfficientNet(ClassifierInterface, nn.Module):
     """EfficientNet: ``(N, in_chans, H, W) -> (N, num_classes)``, any ``H, W ≥ 32``.
 
     Args:
@@ -110,6 +111,7 @@ class EfficientNet(nn.Module):
     """
 
     min_size = 32
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -153,7 +155,7 @@ class EfficientNet(nn.Module):
             c = out
         head = make_divisible(1280 * width_mult)
         self.head = ConvBNAct(c, head, 1, act=nn.SiLU, bn_eps=eps)
-        self.num_features = head
+        self.num_features, self.num_classes = head, num_classes
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(head, num_classes)
@@ -173,13 +175,24 @@ class EfficientNet(nn.Module):
                 nn.init.uniform_(m.weight, -bound, bound)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 1280w, H/32, W/32)``.
+
+        ``head`` (the 1×1 conv to 1280w channels) acts before pooling, so it is
+        part of the features, as in timm.
+        """
         check_input_size(x, self.min_size, self.name, self.in_chans)
         x = self.stem(x)  # N x 32w x H/2 x W/2
         x = self.blocks(x)  # N x 320w x H/32 x W/32
-        x = self.head(x)  # N x 1280w x H/32 x W/32
-        x = torch.flatten(self.pool(x), 1)
+        return self.head(x)  # N x 1280w x H/32 x W/32
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 1280w, h, w) -> (N, num_classes)``: pool, dropout, fc."""
+        x = torch.flatten(self.pool(features), 1)
         return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 def _build(variant: str, **kwargs) -> EfficientNet:

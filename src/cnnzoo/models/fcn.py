@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.upsample import BilinearUpsample
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.models.vgg import VGG, vgg_features
 from cnnzoo.registry import register_model
 
@@ -58,12 +59,12 @@ PAD = 100
 _CROPS = {32: (None, None, 19), 16: (5, None, 27), 8: (5, 9, 31)}
 
 
-def _crop(x: Tensor, offset: int, like: Tensor) -> Tensor:
-    h, w = like.shape[-2:]
+def _crop(x: Tensor, offset: int, size: tuple[int, int]) -> Tensor:
+    h, w = size
     return x[..., offset : offset + h, offset : offset + w]
 
 
-class FCN(nn.Module):
+class FCN(ClassifierInterface, nn.Module):
     """FCN on VGG-16: ``(N, in_chans, H, W) -> (N, num_classes, H, W)`` for any ``H, W >= 1``.
 
     Args:
@@ -71,7 +72,21 @@ class FCN(nn.Module):
         num_classes: score maps (21 for PASCAL VOC: 20 classes and background).
         in_chans: input channels.
         drop_rate: dropout after fc6 and fc7 (0.5, as VGG).
+
+    The split into ``forward_features`` and ``forward_head``: the features are
+    fc7's map, ``(N, 4096, h, w)`` (stride 32), the last map before any layer
+    that sees the classes; the head scores it (``score_fr``), fuses the scores
+    of pool4 and pool3 (``score_pool4``, ``score_pool3``) and upsamples and
+    crops to the input's size. Those skip maps and that size are not in fc7's
+    map, so ``forward_features`` keeps them on the model for the
+    ``forward_head`` call that follows (which takes them: one head per
+    features call, and no ``forward_features`` from another thread in
+    between). ``forward`` itself keeps nothing.
     """
+
+    # score_pool4 and score_pool3 score the skip maps: output layers too.
+    classifier_names = ("score_fr", "score_pool4", "score_pool3")
+    class_sized_names = ("upscore2", "upscore_pool4", "upscore")
 
     def __init__(self, stride: int = 8, num_classes: int = 21, in_chans: int = 3, drop_rate: float = 0.5) -> None:
         super().__init__()
@@ -119,7 +134,22 @@ class FCN(nn.Module):
                 if isinstance(m, BilinearUpsample):
                     m.reset_parameters()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def reset_classifier(self, num_classes: int) -> None:
+        """New scoring layers for ``num_classes``, and new upsampling layers (as wide as the classes).
+
+        As when the network is built, the scoring layers start at zero and the
+        upsampling layers as bilinear interpolation.
+        """
+        super().reset_classifier(num_classes)
+        for name in ("upscore2", "upscore_pool4", "upscore"):
+            old = getattr(self, name, None)
+            if old is not None:
+                new = BilinearUpsample(num_classes, old.factor, padding=old.padding, learnable=old.learnable)
+                setattr(self, name, new.to(device=old.weight.device, dtype=old.weight.dtype))
+        self.reset_head()
+
+    def _trunk(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """fc7's map and the pool3 and pool4 maps the skips score."""
         check_input_size(x, 1, self.name, self.in_chans)
         pools: dict[str, Tensor] = {}
         h = x
@@ -127,15 +157,43 @@ class FCN(nn.Module):
             h = layer(h)
             if name in ("pool3", "pool4"):
                 pools[name] = h  # N x 256 x ~(H+198)/8, N x 512 x ~(H+198)/16
-        score = self.score_fr(self.fc(h))  # N x K x ~(H+6)/32
+        return self.fc(h), pools  # N x 4096 x ~(H+6)/32
+
+    def _scores(self, features: Tensor, pools: dict[str, Tensor], size: tuple[int, int]) -> Tensor:
+        """Score fc7's map, fuse the skips' scores, upsample and crop to ``size``."""
+        score = self.score_fr(features)  # N x K x ~(H+6)/32
         crop4, crop3, crop_out = _CROPS[self.stride]
         if crop4 is not None:
             up = self.upscore2(score)
-            score = up + _crop(self.score_pool4(pools["pool4"]), crop4, up)  # stride 16
+            score = up + _crop(self.score_pool4(pools["pool4"]), crop4, up.shape[-2:])  # stride 16
         if crop3 is not None:
             up = self.upscore_pool4(score)
-            score = up + _crop(self.score_pool3(pools["pool3"]), crop3, up)  # stride 8
-        return _crop(self.upscore(score), crop_out, x)  # N x K x H x W
+            score = up + _crop(self.score_pool3(pools["pool3"]), crop3, up.shape[-2:])  # stride 8
+        return _crop(self.upscore(score), crop_out, size)  # N x K x H x W
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 4096, h, w)``: VGG-16's convolutions, fc6 and fc7.
+
+        Keeps the pool3/pool4 maps and ``(H, W)`` for the next :meth:`forward_head`.
+        """
+        features, pools = self._trunk(x)
+        self._pending_head = (features.shape, pools, x.shape[-2:])
+        return features
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 4096, h, w) -> (N, num_classes, H, W)``: scores, skip fusion, upsampling, crop."""
+        pending = self.__dict__.pop("_pending_head", None)
+        if pending is None or pending[0] != features.shape:
+            raise ValueError(
+                f"{self.name}.forward_head also needs the pool3/pool4 maps and input size of the "
+                "forward_features call that made these features; call forward_features just "
+                "before it (or forward)"
+            )
+        return self._scores(features, pending[1], pending[2])
+
+    def forward(self, x: Tensor) -> Tensor:
+        features, pools = self._trunk(x)
+        return self._scores(features, pools, x.shape[-2:])
 
     def stage_from(self, coarser: FCN) -> FCN:
         """Copy every layer a coarser FCN shares with this one (FCN-32s → 16s → 8s training)."""

@@ -27,8 +27,8 @@ Table 1 of the paper, reproduced (module columns: #1×1, #3×3 reduce, #3×3,
     dropout (40%), linear          1000
 
 Our count without the auxiliary classifiers is 6,998,552 parameters (weights
-and biases), "~7.0M": the table's params column sums to 6.8M, seed 002 says
-6.977M. We count 1.58G multiply-accumulates at 224×224; the ops column sums
+and biases), "~7.0M": the table's params column sums to 6.8M, secondary
+summaries say 6.977M. We count 1.58G multiply-accumulates at 224×224; the ops column sums
 to 1.50G, but its conv1 row (34M ops, 2.7K parameters) is not that of a 7×7
 convolution from 3 to 64 maps (118M, 9.4K), which explains the difference.
 Each auxiliary classifier (§5: 5×5/3 average pool, 1×1 convolution with 128
@@ -72,6 +72,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.inception import InceptionModule
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.lrn import LocalResponseNorm
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["AUX_LOSS_WEIGHT", "GoogLeNet", "GoogLeNetOutputs", "InceptionAux", "googlenet"]
@@ -125,7 +126,7 @@ class InceptionAux(nn.Module):
         return self.fc2(self.dropout(x))
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(ClassifierInterface, nn.Module):
     """GoogLeNet: ``(N, in_chans, 224, 224) -> (N, num_classes)``.
 
     Args:
@@ -136,9 +137,13 @@ class GoogLeNet(nn.Module):
         bn: BatchNorm after every convolution instead of LRN (not the paper).
         drop_rate: dropout before the classifier (40% in table 1).
         aux_drop_rate: dropout in the auxiliary heads (70%).
+
+    ``forward_features`` ends at inception (5b), ``forward_head`` pools, drops
+    out and classifies; in eval mode ``forward`` is the two in turn.
     """
 
     input_size = 224
+    classifier_names = ("fc", "aux1.fc2", "aux2.fc2")
 
     def __init__(
         self,
@@ -199,25 +204,38 @@ class GoogLeNet(nn.Module):
                 if m.bias is not None:
                     nn.init.constant_(m.bias, 0.0 if m in classifiers else 0.2)
 
-    def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
+    def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        # The auxiliary heads read 4a and 4d on the way, so the trunk returns them too.
         check_input_size(x, MIN_SIZE, "googlenet", self.in_chans)
         x = self.stem(x)  # N x 192 x 28 x 28
         x = self.inception3a(x)  # N x 256 x 28 x 28
         x = self.inception3b(x)  # N x 480 x 28 x 28
         x = self.pool3(x)  # N x 480 x 14 x 14
         x = self.inception4a(x)  # N x 512 x 14 x 14
-        train_aux = self.aux1 is not None and self.training
-        aux1 = self.aux1(x) if train_aux else None
+        aux1 = self.aux1(x) if with_aux else None
         x = self.inception4b(x)
         x = self.inception4c(x)
         x = self.inception4d(x)  # N x 528 x 14 x 14
-        aux2 = self.aux2(x) if train_aux else None
+        aux2 = self.aux2(x) if with_aux else None
         x = self.inception4e(x)  # N x 832 x 14 x 14
         x = self.pool4(x)  # N x 832 x 7 x 7
         x = self.inception5a(x)
         x = self.inception5b(x)  # N x 1024 x 7 x 7
-        x = torch.flatten(self.avgpool(x), 1)  # N x 1024
-        logits = self.fc(self.dropout(x))
+        return x, aux1, aux2
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 1024, h, w)``: stem to inception (5b), 7×7 at 224×224."""
+        return self._features(x, with_aux=False)[0]
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 1024, h, w) -> (N, num_classes)``: global average pool, dropout (40%), fc."""
+        x = torch.flatten(self.avgpool(features), 1)  # N x 1024
+        return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
+        train_aux = self.aux1 is not None and self.training
+        x, aux1, aux2 = self._features(x, with_aux=train_aux)
+        logits = self.forward_head(x)
         if train_aux:
             return GoogLeNetOutputs(logits, aux1, aux2)
         return logits
@@ -228,7 +246,7 @@ class GoogLeNet(nn.Module):
     paper="Szegedy et al. 2015, arXiv:1409.4842",
     year=2015,
     min_size=MIN_SIZE,
-    # REFERENCE.md: "~7.0M" (table 1 sums to 6.8M, seed 002 says 6.977M): the
+    # "~7.0M" (table 1 sums to 6.8M, secondary summaries say 6.977M): the
     # sources disagree by 3%, so the check allows 3% around 7.0M.
     params="7.0M",
     params_rtol=0.03,

@@ -28,7 +28,7 @@ Parameters. Counting convolution weights, BatchNorm γ and β, and the
 classifier's weights and bias, without the auxiliary head: 23,834,568
 ("23.8M"; 27,161,264 with it, the head being 3,326,696), and 5.71G
 multiply-accumulates at 299×299 (the paper: "5 billion multiply-adds"; 5.7G in
-REFERENCE.md). The Xception paper prints 23,626,728 for Inception v3; the
+the registry entry). The Xception paper prints 23,626,728 for Inception v3; the
 TensorFlow/Keras model counts 23,817,352 trainable parameters because its
 BatchNorm has no γ (ours has 17,216 more, one per BN channel). Whatever
 convention gives 23,626,728 (≈0.9% below ours), it is not one we could
@@ -58,6 +58,7 @@ from torch import Tensor, nn
 from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.inception import asymmetric_conv, stacked_3x3
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = [
@@ -195,7 +196,7 @@ class InceptionV3Outputs(NamedTuple):
     aux: Tensor
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(ClassifierInterface, nn.Module):
     """Inception v3: ``(N, in_chans, 299, 299) -> (N, num_classes)``.
 
     Args:
@@ -205,9 +206,13 @@ class InceptionV3(nn.Module):
             returns :class:`InceptionV3Outputs` ``(logits, aux)``.
         drop_rate: dropout before the classifier (0.2, keep probability 0.8 in
             the released model).
+
+    ``forward_features`` ends at the last Inception-C module, ``forward_head``
+    pools, drops out and classifies; in eval mode ``forward`` is the two in turn.
     """
 
     input_size = 299
+    classifier_names = ("fc", "aux.fc")
 
     def __init__(
         self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.2
@@ -246,17 +251,29 @@ class InceptionV3(nn.Module):
         if self.aux is not None:
             nn.init.normal_(self.aux.conv1.conv.weight, 0.0, 0.01)
 
-    def forward(self, x: Tensor) -> Tensor | InceptionV3Outputs:
+    def _features(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None]:
+        # The auxiliary head reads the 17×17 grid on the way, so the trunk returns it too.
         check_input_size(x, MIN_SIZE, "inception_v3", self.in_chans)
         x = self.stem(x)  # N x 192 x 35 x 35
         x = self.stage35(x)  # N x 288 x 35 x 35
         x = self.reduction_a(x)  # N x 768 x 17 x 17
         x = self.stage17(x)  # N x 768 x 17 x 17
-        aux = self.aux(x) if self.aux is not None and self.training else None
+        aux = self.aux(x) if with_aux else None
         x = self.reduction_b(x)  # N x 1280 x 8 x 8
-        x = self.stage8(x)  # N x 2048 x 8 x 8
-        x = torch.flatten(self.avgpool(x), 1)  # N x 2048
-        logits = self.fc(self.dropout(x))
+        return self.stage8(x), aux  # N x 2048 x 8 x 8
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 2048, h, w)``: stem to the last Inception-C, 8×8 at 299×299."""
+        return self._features(x, with_aux=False)[0]
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 2048, h, w) -> (N, num_classes)``: global average pool, dropout, fc."""
+        x = torch.flatten(self.avgpool(features), 1)  # N x 2048
+        return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor | InceptionV3Outputs:
+        x, aux = self._features(x, with_aux=self.aux is not None and self.training)
+        logits = self.forward_head(x)
         if aux is not None:
             return InceptionV3Outputs(logits, aux)
         return logits

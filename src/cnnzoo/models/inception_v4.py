@@ -65,6 +65,7 @@ from cnnzoo.layers.inception_v4_blocks import (
     conv,
 )
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["InceptionResNet", "InceptionV4", "inception_resnet_v1", "inception_resnet_v2", "inception_v4"]
@@ -93,7 +94,7 @@ class _Head(nn.Sequential):
         self.fc = nn.Linear(in_chans, num_classes)
 
 
-class InceptionV4(nn.Module):
+class InceptionV4(ClassifierInterface, nn.Module):
     """Inception-v4 (figure 9): ``(N, in_chans, 299, 299) -> (N, num_classes)``.
 
     Any input of at least 75×75 works; the head pools globally, which is the
@@ -104,6 +105,8 @@ class InceptionV4(nn.Module):
         in_chans: input channels.
         drop_rate: dropout before the classifier (the paper keeps 0.8).
     """
+
+    classifier_names = ("head.fc",)
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2) -> None:
         super().__init__()
@@ -117,12 +120,19 @@ class InceptionV4(nn.Module):
         self.head = _Head(1536, num_classes, drop_rate)
         _init_glorot(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 1536, h, w)``: stem to the last Inception-C (8×8 at 299×299)."""
         check_input_size(x, MIN_SIZE, "inception_v4", self.in_chans)
         x = self.stage_a(self.stem(x))  # N x 384 x 35 x 35
         x = self.stage_b(self.reduction_a(x))  # N x 1024 x 17 x 17
-        x = self.stage_c(self.reduction_b(x))  # N x 1536 x 8 x 8
-        return self.head(x)
+        return self.stage_c(self.reduction_b(x))  # N x 1536 x 8 x 8
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 1536, h, w) -> (N, num_classes)``: global average pool, dropout, fc."""
+        return self.head(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 def _scales(residual_scale: float | tuple[float, float, float]) -> tuple[float, float, float]:
@@ -136,7 +146,7 @@ def _scales(residual_scale: float | tuple[float, float, float]) -> tuple[float, 
     return scales  # type: ignore[return-value]
 
 
-class InceptionResNet(nn.Module):
+class InceptionResNet(ClassifierInterface, nn.Module):
     """Inception-ResNet-v1/v2 (figure 15): ``(N, in_chans, 299, 299) -> (N, num_classes)``.
 
     Any input of at least 75×75 works; the head pools globally.
@@ -151,6 +161,8 @@ class InceptionResNet(nn.Module):
             number or one per stage (35×35, 17×17, 8×8).
         drop_rate: dropout before the classifier (the paper keeps 0.8).
     """
+
+    classifier_names = ("head.fc",)
 
     def __init__(
         self,
@@ -204,12 +216,20 @@ class InceptionResNet(nn.Module):
         self.head = _Head(c_head, num_classes, drop_rate)
         _init_glorot(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, C, h, w)``: stem to the last block (and the released 1×1 to 1536)."""
         check_input_size(x, MIN_SIZE, self.name, self.in_chans)
         x = self.stage_a(self.stem(x))  # N x 256 (v1) / 384 (v2) x 35 x 35
         x = self.stage_b(self.reduction_a(x))  # N x 896 / 1152 x 17 x 17
         x = self.stage_c(self.reduction_b(x))  # N x 1792 / 2144 x 8 x 8
-        return self.head(self.final_conv(x))
+        return self.final_conv(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, C, h, w) -> (N, num_classes)``: global average pool, dropout, fc."""
+        return self.head(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(
@@ -233,7 +253,7 @@ def inception_v4(**kwargs) -> InceptionV4:
     input_size=(3, 299, 299),
     min_size=MIN_SIZE,
     params="~21.6M",
-    # The paper prints no count; REFERENCE.md's "~21.6M" is a secondary
+    # The paper prints no count; the "~21.6M" registered here is a secondary
     # estimate, and figures 10–14 add up to 22.76M (5.4% more).
     params_rtol=0.06,
     macs="~5.8G",

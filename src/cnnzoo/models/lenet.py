@@ -3,7 +3,7 @@
 Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning Applied to
 Document Recognition", Proc. IEEE 86(11), 1998.
 
-Reproduces the layer table of seed 002 §LeNet (and figure 2 of the paper)::
+Reproduces the LeNet-5 layer table common in textbooks (and figure 2 of the paper)::
 
     INPUT  1@32×32
     C1     5×5 conv, 6 maps       → 6@28×28
@@ -22,10 +22,10 @@ Where this departs from the 1998 paper, and why:
 * The output layer is a linear layer trained with softmax cross-entropy, not
   the paper's Euclidean radial basis units; every later CNN did the same.
 * S2/S4 are plain average (or max) pooling. The paper's subsampling units add
-  a trainable coefficient and bias per map (12 and 32 parameters); the seed's
+  a trainable coefficient and bias per map (12 and 32 parameters); the usual
   counts of 61,706 / 60,806 leave them out, and so do we.
 * The paper's squashing function is a scaled tanh, ``1.7159·tanh(2x/3)``; we
-  offer plain ``tanh`` (the default), ``sigmoid`` (as the seed notes) and
+  offer plain ``tanh`` (the default), ``sigmoid`` (as many textbooks) and
   ``relu`` (as every network after AlexNet).
 """
 
@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.layers.input_check import check_input_size, is_symbolic
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["LeNet5", "PartialConv2d", "LECUN_C3_TABLE", "lenet5"]
@@ -78,7 +79,7 @@ class PartialConv2d(nn.Module):
         return torch.cat(outs, dim=1)
 
 
-class LeNet5(nn.Module):
+class LeNet5(ClassifierInterface, nn.Module):
     """LeNet-5: ``(N, in_chans, 32, 32) -> (N, num_classes)``.
 
     Args:
@@ -91,6 +92,7 @@ class LeNet5(nn.Module):
     """
 
     input_size = 32
+    classifier_names = ("classifier.output",)
 
     def __init__(
         self,
@@ -126,7 +128,8 @@ class LeNet5(nn.Module):
         self.classifier.add_module("act6", act())
         self.classifier.add_module("output", nn.Linear(84, num_classes))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, 32, 32) -> (N, 120, 1, 1)``: C1 to C5 (with its squashing)."""
         check_input_size(x, 32, "lenet5", self.in_chans)
         if not is_symbolic(x) and x.shape[-2:] != (32, 32):
             # C5 is a 5×5 conv that must land on 1×1 for F6; the paper pads 28×28
@@ -135,8 +138,14 @@ class LeNet5(nn.Module):
                 f"lenet5 takes 32×32 inputs (pad 28×28 MNIST by 2 as the paper does); "
                 f"got {x.shape[-2]}×{x.shape[-1]}"
             )
-        x = self.features(x)  # N x 120 x 1 x 1
-        return self.classifier(torch.flatten(x, 1))
+        return self.features(x)  # N x 120 x 1 x 1
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 120, 1, 1) -> (N, num_classes)``: F6 and the output layer."""
+        return self.classifier(torch.flatten(features, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(
@@ -149,5 +158,5 @@ class LeNet5(nn.Module):
     test_size=(1, 32, 32),
 )
 def lenet5(**kwargs) -> LeNet5:
-    """LeNet-5 (seed 002 table): 61,706 parameters, 60,806 with ``c3_table="partial"``."""
+    """LeNet-5 (the textbook table): 61,706 parameters, 60,806 with ``c3_table="partial"``."""
     return LeNet5(**kwargs)

@@ -41,6 +41,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.helpers import init_fan_out
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.separable_conv import SeparableConv2d
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["MOBILENET_V1_LAYERS", "MobileNetV1", "mobilenet_v1"]
@@ -53,7 +54,7 @@ MOBILENET_V1_LAYERS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(ClassifierInterface, nn.Module):
     """MobileNet v1: ``(N, in_chans, H, W) -> (N, num_classes)``, any ``H, W ≥ 32``.
 
     Args:
@@ -64,6 +65,7 @@ class MobileNetV1(nn.Module):
     """
 
     min_size = 32
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -90,17 +92,24 @@ class MobileNetV1(nn.Module):
             )
             self.features.add_module(f"conv{i}", unit)
             c = width(out)
-        self.num_features = c
+        self.num_features, self.num_classes = c, num_classes
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c, num_classes)
         init_fan_out(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 1024α, H/32, W/32)``."""
         check_input_size(x, self.min_size, "mobilenet_v1", self.in_chans)
-        x = self.features(x)  # N x 1024α x H/32 x W/32
-        x = torch.flatten(self.pool(x), 1)  # N x 1024α
+        return self.features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 1024α, h, w) -> (N, num_classes)``: pool, dropout, fc."""
+        x = torch.flatten(self.pool(features), 1)  # N x 1024α
         return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

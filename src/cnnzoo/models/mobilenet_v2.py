@@ -43,6 +43,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.helpers import init_fan_out, make_divisible
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.inverted_residual import InvertedResidual
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["MOBILENET_V2_SETTINGS", "MobileNetV2", "mobilenet_v2"]
@@ -59,7 +60,7 @@ MOBILENET_V2_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
 )
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(ClassifierInterface, nn.Module):
     """MobileNet v2: ``(N, in_chans, H, W) -> (N, num_classes)``, any ``H, W ≥ 32``.
 
     Args:
@@ -70,6 +71,7 @@ class MobileNetV2(nn.Module):
     """
 
     min_size = 32
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -97,17 +99,24 @@ class MobileNetV2(nn.Module):
             self.features.add_module(f"stage{i}", stage)
             c = out
         self.features.add_module("head", ConvBNAct(c, last, 1, act=nn.ReLU6))
-        self.num_features = last
+        self.num_features, self.num_classes = last, num_classes
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(last, num_classes)
         init_fan_out(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 1280, H/32, W/32)``, the last 1×1 conv included."""
         check_input_size(x, self.min_size, "mobilenet_v2", self.in_chans)
-        x = self.features(x)  # N x 1280 x H/32 x W/32
-        x = torch.flatten(self.pool(x), 1)  # N x 1280
+        return self.features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 1280, h, w) -> (N, num_classes)``: pool, dropout, fc."""
+        x = torch.flatten(self.pool(features), 1)  # N x 1280
         return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -46,6 +46,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.helpers import init_fan_out, make_divisible
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.inverted_residual import InvertedResidual
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = [
@@ -90,7 +91,7 @@ MOBILENET_V3_SMALL: tuple[tuple[int, int, int, bool, str, int], ...] = (
 _ACT = {"RE": nn.ReLU, "HS": HardSwish}
 
 
-class MobileNetV3(nn.Module):
+class MobileNetV3(ClassifierInterface, nn.Module):
     """MobileNet v3: ``(N, in_chans, H, W) -> (N, num_classes)``, any ``H, W ≥ 32``.
 
     Args:
@@ -104,6 +105,7 @@ class MobileNetV3(nn.Module):
     """
 
     min_size = 32
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -137,16 +139,27 @@ class MobileNetV3(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         # "NBN": the last two 1×1 convs act on a 1×1 map, without BatchNorm.
         self.pre_logits = nn.Sequential(nn.Linear(head, last_chans), HardSwish())
-        self.num_features = last_chans
+        self.num_features, self.num_classes = last_chans, num_classes
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(last_chans, num_classes)
         init_fan_out(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 960 / 576, H/32, W/32)`` (Large / Small)."""
         check_input_size(x, self.min_size, self.name, self.in_chans)
-        x = self.features(x)  # N x 960 (Large) / 576 (Small) x H/32 x W/32
-        x = self.pre_logits(torch.flatten(self.pool(x), 1))  # N x 1280 / 1024
+        return self.features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 960 / 576, h, w) -> (N, num_classes)``: pool, pre-logits, dropout, fc.
+
+        The pre-logits layer acts on the pooled vector, so it belongs to the head
+        (timm's ``conv_head`` sits there too).
+        """
+        x = self.pre_logits(torch.flatten(self.pool(features), 1))  # N x 1280 / 1024
         return self.fc(self.dropout(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -34,11 +34,21 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["NiN", "nin", "nin_block"]
 
 MIN_SIZE = 67  # the smallest side that leaves the third pool a 1×1 map
+_HEAD_START = 6  # net[6:]: dropout, last NiN block, global pool, flatten
+_LAST_BLOCK = 7  # net[7]: the NiN block with one map per class
+
+
+def _init_xavier(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def nin_block(in_chans: int, out_chans: int, kernel_size: int, stride: int, padding: int) -> nn.Sequential:
@@ -53,7 +63,7 @@ def nin_block(in_chans: int, out_chans: int, kernel_size: int, stride: int, padd
     )
 
 
-class NiN(nn.Module):
+class NiN(ClassifierInterface, nn.Module):
     """NiN: ``(N, in_chans, 224, 224) -> (N, num_classes)``.
 
     Args:
@@ -62,9 +72,15 @@ class NiN(nn.Module):
         drop_rate: dropout before the last block (0.5 in d2l).
 
     ``net`` is the ``nn.Sequential`` of d2l, so ``net[i]`` is d2l's layer ``i``.
+    ``forward_features`` runs ``net[:6]`` (up to the third max pool), ``forward_head``
+    the rest: dropout, the last NiN block (one map per class) and the global pool.
     """
 
     input_size = 224
+    # Every convolution of the last NiN block has one map per class: the last one
+    # gives the scores, and the other two are as class-bound (fine-tuning to other
+    # classes must not copy them), so all three are output layers.
+    classifier_names = ("net.7.4", "net.7.0", "net.7.2")
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5) -> None:
         super().__init__()
@@ -81,14 +97,41 @@ class NiN(nn.Module):
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        _init_xavier(self)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 384, h, w)``: three NiN blocks and pools (5×5 at 224×224)."""
+        check_input_size(x, MIN_SIZE, "nin", self.in_chans)
+        # Layer by layer, not through a slice: a slice is a new, unregistered
+        # Sequential, which torch.fx (quantisation) cannot trace.
+        for layer in self.net[:_HEAD_START]:
+            x = layer(x)
+        return x  # N x 384 x 5 x 5
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 384, h, w) -> (N, num_classes)``: dropout, the class-map NiN block, global pool."""
+        x = features
+        for layer in self.net[_HEAD_START:]:
+            x = layer(x)
+        return x  # N x num_classes
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input_size(x, MIN_SIZE, "nin", self.in_chans)
-        return self.net(x)  # N x num_classes
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the whole last NiN block by a fresh one with ``num_classes`` maps.
+
+        Its three convolutions feed each other, so they are rebuilt together
+        rather than one by one; the new block is initialised as the builder
+        initialises it.
+        """
+        if num_classes <= 0:
+            raise ValueError(f"num_classes must be a positive integer; got {num_classes}")
+        old = self.net[_LAST_BLOCK]
+        block = nin_block(old[0].in_channels, num_classes, 3, 1, 1)
+        _init_xavier(block)
+        self.net[_LAST_BLOCK] = block.to(device=old[0].weight.device, dtype=old[0].weight.dtype)
+        self.num_classes = num_classes
 
 
 @register_model(

@@ -75,6 +75,7 @@ from cnnzoo.layers.residual import (
 from cnnzoo.layers.selective_kernel import SelectiveKernelConv
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 from cnnzoo.layers.stochastic_depth import survival_probabilities
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import parse_count, register_model
 
 __all__ = [
@@ -108,7 +109,7 @@ STEMS = ("imagenet", "cifar", "deep")
 ATTENTIONS = (None, "se", "gc")
 
 
-class ResNet(nn.Module):
+class ResNet(ClassifierInterface, nn.Module):
     """A residual network of stages of residual units; every paper variant is a keyword.
 
     ``(N, in_chans, H, W) -> (N, num_classes)``. Top-level modules follow the
@@ -149,6 +150,8 @@ class ResNet(nn.Module):
         expansion: bottleneck output = ``expansion × planes``.
         name: model name used in error messages.
     """
+
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -287,7 +290,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout: nn.Module = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.fc = nn.Linear(in_c, num_classes)
-        self.num_features = in_c
+        self.num_features, self.num_classes = in_c, num_classes
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
@@ -320,9 +323,13 @@ class ResNet(nn.Module):
             x = getattr(self, stage)(x)
         return self.final_act(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool(self.forward_features(x))  # N x C x 1 x 1
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``: pool, dropout, fc."""
+        x = self.avgpool(features)  # N x C x 1 x 1
         return self.fc(self.dropout(torch.flatten(x, 1)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 # ---------------------------------------------------------------------------
@@ -403,7 +410,7 @@ def resnet200(**kwargs) -> ResNet:
 
 
 # Plain networks (figure 3, middle): the same layers without shortcuts.
-# REFERENCE.md's "~21.8M" for plain-34 is ResNet-34's count; without the three
+# The "~21.8M" registered for plain-34 is ResNet-34's count; without the three
 # projection shortcuts it is 21.6M, so the match is to 1%.
 @register_model(
     family="ResNet",
@@ -434,7 +441,7 @@ _V2 = dict(family="ResNet", paper=_HE_V2, year=2016, min_size=32, test_size=(3, 
 
 
 def _v2_params(text: str) -> dict:
-    # REFERENCE.md: "same as v1 ±0.1%", so the tolerance is v1's printed
+    # v2's count is v1's within 0.1% (see above), so the tolerance is v1's printed
     # precision (half a unit of the last digit) widened by 0.1%.
     ref = parse_count(text)
     return {"params": text, "params_rtol": ref.tol / ref.value + 0.001}

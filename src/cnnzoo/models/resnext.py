@@ -14,10 +14,10 @@ test that proves the equivalence.
 Table 1 (ResNeXt-50 32×4d) keeps ResNet-50's stages and doubles the
 bottleneck width: the 3×3 of stage ``i`` has ``C · d · 2^(i-1)`` channels
 (128, 256, 512, 1024 for 32×4d). Table 2 lists configurations of "roughly
-equal complexity" to ResNet-50 (seed 002): ``C × d`` = 1×64, 2×40, 4×24,
+equal complexity" to ResNet-50: ``C × d`` = 1×64, 2×40, 4×24,
 8×14, 32×4, all with about 25M parameters and 4.1 GFLOPs.
 
-Reference numbers (REFERENCE.md): ResNeXt-50 32×4d 25.0M / 4.2G, ResNeXt-101
+Reference numbers: ResNeXt-50 32×4d 25.0M / 4.2G, ResNeXt-101
 32×4d 44.2M / 8.0G, ResNeXt-101 32×8d 88.8M / 16.5G.
 
 The authors' code (fb.resnet.torch based) strides on the 3×3; so do we
@@ -31,7 +31,7 @@ from cnnzoo.registry import register_model
 
 __all__ = ["resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d", "TABLE2_CONFIGS"]
 
-# Table 2 of Xie et al. (seed 002): cardinality C and bottleneck width d with
+# Table 2 of Xie et al. 2017 (arXiv:1611.05431): cardinality C and bottleneck width d with
 # roughly the complexity of ResNet-50 (C = 1, d = 64).
 TABLE2_CONFIGS: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
 
@@ -59,7 +59,7 @@ def resnext101_32x4d(**kwargs) -> ResNet:
     return _resnext("resnext101_32x4d", [3, 4, 23, 3], 32, 4, **kwargs)
 
 
-# Counted conv by conv, 32×8d costs 16.41G MACs; REFERENCE.md's 16.5G is
+# Counted conv by conv, 32×8d costs 16.41G MACs; the registered 16.5G is
 # rounded up from it (other libraries' tables print 16.4G for the same network).
 @register_model(**_ENTRY, params="88.8M", macs="16.5G", macs_rtol=0.01)
 def resnext101_32x8d(**kwargs) -> ResNet:

@@ -55,6 +55,7 @@ from cnnzoo.layers.channel_shuffle import channel_shuffle
 from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.helpers import init_fan_out
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = [
@@ -160,7 +161,7 @@ class ShuffleNetV2Unit(nn.Module):
         return channel_shuffle(torch.cat((left, self.right(right)), 1), 2)
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(ClassifierInterface, nn.Module):
     """ShuffleNet v1: ``(N, in_chans, H, W) -> (N, num_classes)``, any ``H, W ≥ 32``.
 
     Args:
@@ -171,6 +172,7 @@ class ShuffleNetV1(nn.Module):
     """
 
     min_size = 32
+    classifier_names = ("fc",)
 
     def __init__(
         self, num_classes: int = 1000, in_chans: int = 3, groups: int = 3, width_mult: float = 1.0
@@ -194,19 +196,26 @@ class ShuffleNetV1(nn.Module):
             units += [ShuffleNetV1Unit(out, out, groups, 1) for _ in range(repeats - 1)]
             self.stages.add_module(f"stage{i + 2}", nn.Sequential(*units))
             c = out
-        self.num_features = c
+        self.num_features, self.num_classes = c, num_classes
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
         init_fan_out(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, num_features, H/32, W/32)``."""
         check_input_size(x, self.min_size, "shufflenet_v1", self.in_chans)
         x = self.stem(x)  # N x 24 x H/4 x W/4
-        x = self.stages(x)  # N x (960 for g=3) x H/32 x W/32
-        return self.fc(torch.flatten(self.pool(x), 1))
+        return self.stages(x)  # N x (960 for g=3) x H/32 x W/32
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``: pool, fc."""
+        return self.fc(torch.flatten(self.pool(features), 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(ClassifierInterface, nn.Module):
     """ShuffleNet v2: ``(N, in_chans, H, W) -> (N, num_classes)``, any ``H, W ≥ 32``.
 
     Args:
@@ -217,6 +226,7 @@ class ShuffleNetV2(nn.Module):
     """
 
     min_size = 32
+    classifier_names = ("fc",)
 
     def __init__(
         self,
@@ -237,16 +247,23 @@ class ShuffleNetV2(nn.Module):
             self.stages.add_module(f"stage{i + 2}", nn.Sequential(*units))
             c = out
         self.conv5 = ConvBNAct(c, widths[3], 1)
-        self.num_features = widths[3]
+        self.num_features, self.num_classes = widths[3], num_classes
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(widths[3], num_classes)
         init_fan_out(self)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, num_features, H/32, W/32)``, conv5 included."""
         check_input_size(x, self.min_size, self.name, self.in_chans)
         x = self.stem(x)  # N x 24 x H/4 x W/4
-        x = self.conv5(self.stages(x))  # N x 1024 (2048 at 2×) x H/32 x W/32
-        return self.fc(torch.flatten(self.pool(x), 1))
+        return self.conv5(self.stages(x))  # N x 1024 (2048 at 2×) x H/32 x W/32
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``: pool, fc."""
+        return self.fc(torch.flatten(self.pool(features), 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 _V1 = "Zhang et al. 2018, arXiv:1707.01083"
@@ -260,7 +277,7 @@ _V2_MACS_RTOL = 0.015
 @register_model(
     family="ShuffleNet", paper=_V1, year=2018, min_size=32, test_size=(3, 32, 32),
     params="1.9M",
-    params_rtol=0.03,  # REFERENCE.md: "~1.9M"; the paper prints no exact count
+    params_rtol=0.03,  # "~1.9M" as commonly quoted; the paper prints no exact count
     macs="140M",
     macs_rtol=0.03,  # table 2 rounds every g to "140 MFLOPs"; ours: 137.6M for g = 3
     defaults={"groups": 3},

@@ -28,7 +28,7 @@ Input size: table 1 prints a 224×224 input but a 111×111 conv1 output, which
 only the 227×227 crop of the authors' Caffe model gives. Pools round up, as in
 Caffe, so both work (224: 109 → 54 → 27 → 13; 227: 111 → 55 → 27 → 13). The
 registry uses 224, at which the convolutions cost the 0.82G (1.0) and 0.35G
-(1.1) multiply-accumulates that REFERENCE.md quotes.
+(1.1) multiply-accumulates that the registry entries carry.
 
 Bypass (§6, ``bypass``): "simple" adds an identity shortcut around fire3, 5, 7
 and 9 (the modules whose input and output widths agree); no parameters.
@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.fire import Fire
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["SqueezeNet", "squeezenet1_0", "squeezenet1_1"]
@@ -66,7 +67,7 @@ _CONV1 = {"1_0": (96, 7), "1_1": (64, 3)}
 MIN_SIZE = {"1_0": 21, "1_1": 17}
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(ClassifierInterface, nn.Module):
     """SqueezeNet: ``(N, in_chans, 224, 224) -> (N, num_classes)``.
 
     Any input of at least ``MIN_SIZE[version]`` pixels works; the head pools
@@ -79,6 +80,8 @@ class SqueezeNet(nn.Module):
         bypass: ``None``, ``"simple"`` or ``"complex"`` (§6).
         drop_rate: dropout before conv10 (50% in the paper).
     """
+
+    classifier_names = ("classifier.conv10",)
 
     def __init__(
         self,
@@ -128,10 +131,17 @@ class SqueezeNet(nn.Module):
                     nn.init.uniform_(m.weight, -bound, bound)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 512, h, w)``: conv1 to fire9 (13×13 at 224×224)."""
         check_input_size(x, MIN_SIZE[self.version], f"squeezenet{self.version}", self.in_chans)
-        x = self.features(x)  # N x 512 x 13 x 13
-        return self.classifier(x)
+        return self.features(x)  # N x 512 x 13 x 13
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 512, h, w) -> (N, num_classes)``: dropout, conv10 (the class maps), ReLU, global pool."""
+        return self.classifier(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

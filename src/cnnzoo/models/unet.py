@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["UNet", "unet"]
@@ -83,7 +84,7 @@ class Up(nn.Module):
         return self.conv(torch.cat((skip, x), dim=1))
 
 
-class UNet(nn.Module):
+class UNet(ClassifierInterface, nn.Module):
     """U-Net: ``(N, in_chans, 572, 572) -> (N, num_classes, 388, 388)``; same size with ``padding=True``.
 
     Args:
@@ -92,7 +93,13 @@ class UNet(nn.Module):
         padding: pad the 3×3 convolutions (output = input size).
         base_width: maps of the first stage; the others are 2×, 4×, 8×, 16×.
         drop_rate: dropout at the end of the contracting path.
+
+    ``forward_features`` runs both paths and returns the last expanding stage's
+    map, ``(N, base_width, H', W')``; ``forward_head`` is the 1×1 convolution to
+    the classes, the only layer that sees them.
     """
+
+    classifier_names = ("head",)
 
     def __init__(
         self,
@@ -124,7 +131,8 @@ class UNet(nn.Module):
                 nn.init.normal_(m.weight, 0.0, (2.0 / fan_in) ** 0.5)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, base_width, H', W')``: contracting and expanding paths."""
         check_input_size(x, self.min_size, "unet" + (" (padding=True)" if self.padding else ""), self.in_chans)
         skips = []
         for i, block in enumerate(self.down):
@@ -133,7 +141,14 @@ class UNet(nn.Module):
         x = self.drop(skips.pop())  # N x 1024 x 28 x 28
         for up in self.up:
             x = up(x, skips.pop())  # 52, 100, 196, 388
-        return self.head(x)  # N x num_classes x 388 x 388
+        return x  # N x 64 x 388 x 388
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, base_width, H', W') -> (N, num_classes, H', W')``: the 1×1 scoring convolution."""
+        return self.head(features)  # N x num_classes x 388 x 388
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

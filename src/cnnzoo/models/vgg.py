@@ -25,7 +25,7 @@ Table 1 (``conv3-64``: 3×3 convolution with 64 maps, stride 1, padding 1;
 Table 2: 133M / 133M / 133M / 134M / 138M / 144M parameters (our exact
 counts: 132,863,336 / 132,863,336 / 133,047,848 / 133,638,952 / 138,357,544 /
 143,667,240); D costs 15.5G and E 19.6G multiply-accumulates at 224×224.
-(Seed 002 prints "1.13亿" for A: a typo for 1.33亿.)
+(Secondary tables that print 113M for A have a typo for 133M.)
 
 Why 3×3: a stack of three 3×3 convolutions sees a 7×7 window, like one 7×7
 layer, but has three non-linearities and 27C² weights instead of 49C²
@@ -56,6 +56,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.lrn import LocalResponseNorm
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["VGG", "VGG_CONFIGS", "vgg_features", "vgg11", "vgg11_lrn", "vgg13", "vgg16c", "vgg16", "vgg19"]
@@ -136,7 +137,7 @@ def _xavier(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-class VGG(nn.Module):
+class VGG(ClassifierInterface, nn.Module):
     """A VGG configuration: ``(N, in_chans, 224, 224) -> (N, num_classes)``.
 
     Args:
@@ -152,6 +153,7 @@ class VGG(nn.Module):
     """
 
     input_size = 224
+    classifier_names = ("classifier.fc8",)
 
     def __init__(
         self,
@@ -179,11 +181,18 @@ class VGG(nn.Module):
         self.classifier = c
         _xavier(self.classifier)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 512, H/32, W/32)``: the convolutions up to pool5."""
         check_input_size(x, MIN_SIZE, self.name, self.in_chans)
-        x = self.features(x)  # N x 512 x 7 x 7 at 224×224
-        x = self.avgpool(x)
+        return self.features(x)  # N x 512 x 7 x 7 at 224×224
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 512, h, w) -> (N, num_classes)``: the 7×7 adaptive pool, fc6, fc7, fc8."""
+        x = self.avgpool(features)
         return self.classifier(torch.flatten(x, 1))  # N x num_classes
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 _PAPER = "Simonyan & Zisserman 2015, arXiv:1409.1556"

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.separable_conv import SeparableConv2d
+from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
 __all__ = ["Xception", "XceptionBlock", "xception"]
@@ -108,7 +109,7 @@ class XceptionBlock(nn.Module):
         return out if self.shortcut is None else out + self.shortcut(x)
 
 
-class Xception(nn.Module):
+class Xception(ClassifierInterface, nn.Module):
     """Xception (figure 5): ``(N, in_chans, 299, 299) -> (N, num_classes)``.
 
     Any input of at least 7×7 works (global average pooling).
@@ -122,6 +123,8 @@ class Xception(nn.Module):
             depthwise and pointwise parts of every separable conv (§4.7, figure 10).
         residual: ``False`` removes every shortcut (figure 9's comparison).
     """
+
+    classifier_names = ("head.3",)  # head: pool, flatten, dropout, fc
 
     def __init__(
         self,
@@ -164,12 +167,19 @@ class Xception(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, in_chans, H, W) -> (N, 2048, h, w)``: entry, middle and exit flows (10×10 at 299×299)."""
         check_input_size(x, MIN_SIZE, "xception", self.in_chans)
         x = self.entry_flow(self.stem(x))  # N x 728 x 19 x 19
         x = self.middle_flow(x)  # N x 728 x 19 x 19
-        x = self.exit_flow(x)  # N x 2048 x 10 x 10
-        return self.head(x)
+        return self.exit_flow(x)  # N x 2048 x 10 x 10
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """``(N, 2048, h, w) -> (N, num_classes)``: global average pool, dropout, fc."""
+        return self.head(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model(

@@ -1,7 +1,7 @@
 """The NumPy engine: every forward and backward pass of a CNN written by hand.
 
 Imports NumPy only. ``functional`` holds the ops (forward/backward pairs),
-``conv_theory`` the ways of computing a convolution the seed notes derive,
+``conv_theory`` the ways of computing a convolution (Goodfellow et al. 2016, ch. 9),
 ``layers`` modules with parameters, ``optim`` the optimizers, ``init`` the
 initialisers, ``gradcheck`` finite differences, ``lenet`` and ``train`` a
 LeNet-5 trained on the digits. The tests check every op against PyTorch.

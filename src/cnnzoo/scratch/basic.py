@@ -46,7 +46,7 @@ def dropout_forward(
     rng: np.random.Generator | None = None,
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inverted dropout (Srivastava et al. 2014; seed 000 "Dropout 如何实现").
+    """Inverted dropout (Srivastava et al. 2014).
 
     Training: ``m ~ Bernoulli(1 - p)`` per element, ``out = x · m / (1 - p)``, so the
     expected activation is unchanged and evaluation needs no rescaling; evaluation:

@@ -1,7 +1,7 @@
 """2-D convolution and transposed convolution, forward and backward, by hand.
 
 "Convolution" here is what every deep-learning library computes: cross-correlation
-(seed 002 §1.2.1), the kernel is not flipped::
+(Goodfellow, Bengio, Courville, *Deep Learning*, 2016, §9.1), the kernel is not flipped::
 
     out[n, o, y, x] = b[o] + Σ_{c, i, j} w[o, c, i, j] · x_pad[n, g·C_g + c, y·s_h + i·d_h, x·s_w + j·d_w]
 

@@ -1,4 +1,4 @@
-"""Five ways to compute one 2-D convolution, as seed 002 §1 derives them.
+"""Five ways to compute one 2-D convolution (Goodfellow et al., *Deep Learning*, 2016, ch. 9).
 
 All functions take a single-channel image ``x`` ``(H, W)`` and kernel ``k``
 ``(kH, kW)`` and return the same numbers (the tests check each against the
@@ -9,14 +9,14 @@ direct sum and against SciPy):
 * :func:`correlate2d` — cross-correlation, ``S(i, j) = Σ_{m,n} I(i + m, j + n) · K(m, n)``,
   what deep-learning libraries call convolution: ``correlate2d(x, k) == convolve2d(x, flip(k))``.
 * :func:`circulant_convolve2d` — a product with the doubly block circulant matrix of the
-  zero-padded kernel (seed 002 §1.1.2.2), and :func:`toeplitz_convolve2d` — a product with
+  zero-padded kernel (§9.1), and :func:`toeplitz_convolve2d` — a product with
   the (sparse, doubly block Toeplitz) matrix whose rows are the shifted kernels.
 * :func:`fft_convolve2d` — the convolution theorem: pointwise product of the 2-D DFTs of the
-  zero-padded image and kernel (seed 002 §4.3.1).
+  zero-padded image and kernel (§9.8).
 * :func:`separable_convolve2d` — a rank-1 kernel ``K = u vᵀ`` as a ``kH×1`` pass then a
-  ``1×kW`` pass (seed 002 §4.3.2): ``kH + kW`` instead of ``kH·kW`` multiplies per pixel.
+  ``1×kW`` pass (§9.8): ``kH + kW`` instead of ``kH·kW`` multiplies per pixel.
 
-Padding modes (seed 002 §1.2.2): ``"valid"`` (no padding, ``(H - kH + 1) × (W - kW + 1)``),
+Padding modes (§9.5): ``"valid"`` (no padding, ``(H - kH + 1) × (W - kW + 1)``),
 ``"same"`` (output the input's size, centred on the full output as SciPy does) and
 ``"full"`` (every partial overlap, ``(H + kH - 1) × (W + kW - 1)``).
 """
@@ -102,7 +102,7 @@ def correlate2d(x: np.ndarray, k: np.ndarray, mode: str = "valid") -> np.ndarray
 
 
 def doubly_block_circulant(k: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
-    """The doubly block circulant matrix ``G_b`` of seed 002 §1.1.2.2.
+    """The doubly block circulant matrix ``G_b`` (Goodfellow et al. 2016, §9.1).
 
     Zero-pad ``K`` to ``M × N`` (``M = H + kH - 1``, ``N = W + kW - 1``); build from each
     row ``m`` of the padded kernel the ``N × N`` circulant ``G_m`` (first column = that row);
@@ -168,7 +168,7 @@ def separate_kernel(k: np.ndarray, rtol: float = 1e-10) -> tuple[np.ndarray, np.
     """Split a rank-1 kernel into ``u`` ``(kH,)`` and ``v`` ``(kW,)`` with ``K = u vᵀ`` (by SVD).
 
     Raises ValueError when the second singular value is above ``rtol`` times the first:
-    not every kernel is separable (seed 002 §4.3.2).
+    not every kernel is separable (§9.8).
     """
     if k.ndim != 2:
         raise ValueError(f"kernel must be 2-D; got shape {tuple(k.shape)}")

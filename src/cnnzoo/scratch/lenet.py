@@ -1,8 +1,8 @@
 """LeNet-5 from the NumPy layers: the architecture of :mod:`cnnzoo.models.lenet`.
 
 ``1@32×32 → C1 6@28×28 → S2 6@14×14 → C3 16@10×10 → S4 16@5×5 → C5 120@1×1 → F6 84 → 10``,
-with full C3 connections and a linear output layer: 61,706 parameters (seed 002
-table). Layer names match the torch model (``c1``, ``s2``, … ``output``), so weights
+with full C3 connections and a linear output layer: 61,706 parameters (the
+textbook table). Layer names match the torch model (``c1``, ``s2``, … ``output``), so weights
 move between the two.
 
 Defaults here are ``activation="relu"``, ``pool="max"``: on the embedded digits they

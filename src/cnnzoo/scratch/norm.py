@@ -9,7 +9,7 @@ variance are taken over (Wu & He 2018, figure 2): for ``x`` of shape ``(N, C, H,
 * instance norm: over ``(H, W)``, one per sample and channel (group norm with G = C).
 
 With ``x̂ = (x - μ)/√(σ² + ε)`` over ``m`` elements, ``y = γ x̂ + β``, the backward pass
-(seed 000, "BN 的反向传播推导") collapses to::
+(Ioffe & Szegedy 2015, arXiv:1502.03167, §3) collapses to::
 
     ∂L/∂x = (1/√(σ² + ε)) · ( g - mean(g) - x̂ · mean(g · x̂) ),   g = γ · ∂L/∂y
 

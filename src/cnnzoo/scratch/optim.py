@@ -122,7 +122,7 @@ class Adadelta(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """RMSProp (Hinton, Coursera lecture 6e; seed 000):
+    """RMSProp (Hinton, Coursera lecture 6e):
 
     ``S_t = α S_{t-1} + (1 - α) g_t²``;  ``θ ← θ - η g_t / (√S_t + ε)``.
     Centered: ``ḡ_t = α ḡ_{t-1} + (1 - α) g_t`` and ``S_t - ḡ_t²`` (a variance) under the root.
@@ -151,7 +151,7 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015, arXiv:1412.6980; seed 000): momentum plus RMSProp, bias-corrected.
+    """Adam (Kingma & Ba 2015, arXiv:1412.6980): momentum plus RMSProp, bias-corrected.
 
     ``m_t = β₁ m_{t-1} + (1 - β₁) g_t``;  ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``;
     ``m̂_t = m_t / (1 - β₁ᵗ)``;  ``v̂_t = v_t / (1 - β₂ᵗ)``;  ``θ ← θ - η m̂_t / (√v̂_t + ε)``.

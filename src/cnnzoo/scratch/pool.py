@@ -1,6 +1,6 @@
 """Max, average and global average pooling, forward and backward.
 
-Seed 000 ("max pooling 如何反向传播"): average pooling spreads each output gradient
+Average pooling spreads each output gradient
 evenly over its window, so the sum of gradients is unchanged; max pooling passes the
 whole gradient to the one pixel that was the maximum (the "max id" recorded in the
 forward pass) and zero to the others.

@@ -19,11 +19,11 @@ from cnnzoo.scratch.layers import Module
 from cnnzoo.scratch.losses import softmax_cross_entropy_loss
 from cnnzoo.scratch.optim import Optimizer, create_optimizer
 
-__all__ = ["TrainConfig", "SCHEDULES", "scheduled_lr", "evaluate", "train_epoch", "fit"]
+__all__ = ["ScratchConfig", "SCHEDULES", "scheduled_lr", "evaluate", "train_epoch", "fit"]
 
 
 @dataclass
-class TrainConfig:
+class ScratchConfig:
     """What ``cnnzoo scratch train`` varies. ``lr=None`` takes the optimizer's default."""
 
     epochs: int = 10
@@ -102,7 +102,7 @@ def fit(
     y_train: np.ndarray,
     x_test: np.ndarray,
     y_test: np.ndarray,
-    config: TrainConfig,
+    config: ScratchConfig,
     on_epoch: Callable[[dict], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
     optimizer: Optimizer | None = None,

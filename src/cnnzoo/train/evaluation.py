@@ -1,79 +1,225 @@
-"""Evaluate a checkpoint on a data set, and predict the classes of image files.
+"""Evaluation: the one function every caller uses, the report it writes, and checkpoints evaluated later.
 
-``evaluate_checkpoint("runs/x", "digits", tta="10crop")`` rebuilds the model
-from its checkpoint, reads the test split, applies the checkpoint's own
-normalisation and input size, and returns top-1/top-5 accuracy, per-class
-accuracy and the confusion matrix, under any of the evaluation modes of
-:mod:`cnnzoo.train.tta`.
+* :func:`evaluate` runs a model over a loader and returns the loss and the
+  task's metrics (per epoch in training, ``detailed`` for the final test and
+  ``cnnzoo eval``). Under DDP each process evaluates its shard; torchmetrics
+  and the loss sums are summed across processes.
+* :func:`write_evaluation` writes ``evaluation.json`` and the task's plots; a
+  plot that cannot be written is a one-line warning, never an exception.
+* :func:`evaluate_checkpoint` rebuilds a run's model and its data as the run
+  had them (data spec, class subset, validation split, image size; or another
+  data set), and evaluates it, with test-time augmentation for classifiers.
+* :func:`predict_files` gives the top classes of image files.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from cnnzoo.train.checkpoint import CheckpointError, load_model
-from cnnzoo.train.metrics import confusion_matrix, per_class_accuracy
-from cnnzoo.train.tta import center_crop, resize_shorter, tta_probabilities
+from cnnzoo.data import DataBundle
+from cnnzoo.data.images import decode_image
+from cnnzoo.train.checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    load_model_and_meta,
+    resolve_checkpoint,
+)
+from cnnzoo.train.meta import CheckpointMeta, Normalization
+from cnnzoo.train.pipeline import InputPipeline
+from cnnzoo.train.tasks import Task, TaskContext, build_task, main_output
+from cnnzoo.train.tasks.base import summed_over_processes
+from cnnzoo.train.tta import TTA_MODES, TTAClassifier, default_scales, dense_model
 
-__all__ = ["EvalReport", "evaluate_checkpoint", "normalizer", "plot_confusion", "predict_files"]
-
-
-@dataclass
-class EvalReport:
-    """What ``cnnzoo eval`` prints: accuracies are fractions in [0, 1]."""
-
-    model: str
-    data: str
-    mode: str
-    scales: list[int]
-    num_samples: int
-    top1: float
-    top5: float
-    per_class: list[float]
-    confusion: list[list[int]]
-    class_names: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+__all__ = ["evaluate", "evaluate_checkpoint", "jsonable", "normalizer", "predict_files", "run_data", "write_evaluation"]
 
 
-def normalizer(meta: dict[str, Any], device: torch.device | str = "cpu") -> Callable[[Tensor], Tensor]:
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    # Mixed precision only on CUDA: on CPU the flag is accepted and ignored.
+    if dtype is None or device.type != "cuda":
+        return nullcontext()
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def _to_float(outputs: Any) -> Any:
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(_to_float(o) for o in outputs)
+    return outputs.float() if isinstance(outputs, Tensor) and outputs.is_floating_point() else outputs
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    pipeline: Callable[[Tensor], Tensor],
+    task: Task,
+    device: torch.device | str,
+    *,
+    autocast_dtype: torch.dtype | None = None,
+    detailed: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """``{"loss": mean loss, **task metrics}`` of ``model`` on ``loader``; plain floats and lists.
+
+    ``pipeline(x)`` prepares each batch for the model (crop, resize,
+    normalise); ``detailed`` asks the task for its full report (per-class
+    tables, curves, confusion matrix). ``progress(n)`` is called after each
+    batch of ``n`` samples. The model's train/eval mode is restored afterwards.
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    meter, loss_fn = task.eval_meter(device, detailed=detailed), task.loss_fn()
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss × samples, samples
+    try:
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), task.to_device(y, device)
+            with _autocast(device, autocast_dtype):
+                outputs = model(pipeline(x))
+            outputs = _to_float(outputs)
+            n = task.batch_size(y)
+            sums[0] += loss_fn(outputs, y).double() * n
+            sums[1] += n
+            meter.update(outputs, y)
+            if progress is not None:
+                progress(n)
+    finally:
+        model.train(was_training)
+    loss_sum, seen = summed_over_processes(sums).tolist()
+    if not seen:
+        raise ValueError("evaluate: the loader yielded no samples; expected a non-empty evaluation split")
+    return {"loss": loss_sum / seen} | meter.compute()
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with tensors as lists and NaN/inf as ``None``, so that ``json.dumps`` writes strict JSON."""
+    if isinstance(x, Tensor):
+        x = x.tolist()
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def write_evaluation(result: dict[str, Any], out_dir: str | os.PathLike[str], *, title: str, task: Task) -> list[Path]:
+    """Write ``evaluation.json`` and the task's plots into ``out_dir``; return the files written.
+
+    Nothing here raises for an unwritable place: each failure is a one-line
+    ``RuntimeWarning`` and the files that could be written are returned, so a
+    caller can always show the numbers it already has.
+    """
+    out = Path(out_dir)
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _warn(f"could not create the report directory {out}: {e.strerror or e}; nothing written")
+        return written
+    try:
+        atomic_write_bytes(out / "evaluation.json", (json.dumps(jsonable(result), indent=2) + "\n").encode())
+        written.append(out / "evaluation.json")
+    except OSError as e:
+        _warn(f"could not write {out / 'evaluation.json'}: {e.strerror or e}")
+    try:
+        written += task.write_report(result, out, title=title)
+    except Exception as e:  # a plot is never worth losing the evaluation for
+        _warn(f"could not write the plots of {title} into {out}: {type(e).__name__}: {getattr(e, 'strerror', None) or e}")
+    return written
+
+
+def normalizer(meta: CheckpointMeta | Normalization | dict[str, Any], device: torch.device | str = "cpu") -> Callable[[Tensor], Tensor]:
     """``x -> (x − mean) / std`` with the training set's statistics stored in the checkpoint."""
-    norm = meta.get("normalize")
-    if not norm:
-        raise CheckpointError("the checkpoint records no input normalisation (meta['normalize'])")
-    mean = torch.tensor(norm["mean"], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(norm["std"], device=device).view(1, -1, 1, 1)
-    return lambda x: (x - mean) / std
+    norm: Any = getattr(meta, "normalize", meta)
+    if isinstance(norm, dict):
+        norm = norm.get("normalize", norm)
+        mean, std = norm["mean"], norm["std"]
+    else:
+        mean, std = norm.mean, norm.std
+    m = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=device).view(1, -1, 1, 1)
+    return lambda x: (x - m) / s
 
 
-def _dense_model(model: nn.Module) -> nn.Module:
-    """The convolutionalised network for dense evaluation, or the model itself when it
-    already takes any size (global pooling heads)."""
-    from cnnzoo.layers.fc_to_conv import convolutionalize
+def _pipeline(norm: Normalization, device: torch.device) -> InputPipeline:
+    crop = tuple(norm.crop) if norm.crop else None
+    return InputPipeline(norm.mean, norm.std, tuple(norm.size), device, crop=crop)  # type: ignore[arg-type]
 
-    if hasattr(model, "features") and hasattr(model, "classifier"):
-        pool = getattr(model, "avgpool", None)
-        kernel = None if isinstance(pool, nn.AdaptiveAvgPool2d) else 1
-        try:
-            return convolutionalize(model, kernel_size=kernel).eval()
-        except ValueError:
-            pass
-    return model
+
+def run_data(meta: CheckpointMeta, data: str | None = None) -> DataBundle:
+    """The data of a run as it trained on it: its spec, image size, class subset and validation split.
+
+    With ``data``, that data set instead, at the run's image size, and with the
+    run's class subset when the data set has more classes than the model.
+    """
+    from cnnzoo.data.split import carve_validation, prepare_data, select_classes
+
+    cfg = meta.config or {}
+    size, classes, val_split, seed = cfg.get("image_size"), cfg.get("classes"), cfg.get("val_split") or 0.0, cfg.get("seed", 0)
+    if data is None:
+        return prepare_data(meta.data, image_size=size, classes=classes, val_split=val_split, seed=seed)
+    bundle = prepare_data(data, image_size=size)
+    if classes and bundle.num_classes != meta.num_classes:  # another data set with the run's full label set
+        bundle = select_classes(bundle, classes)
+    return carve_validation(bundle, val_split, seed) if val_split > 0 else bundle
+
+
+def _check_fits(meta: CheckpointMeta, bundle: DataBundle, where: object) -> None:
+    if bundle.task != meta.task:
+        raise CheckpointError(f"{where} holds a {meta.task} model; {bundle.name} is {bundle.task} data")
+    if bundle.num_classes != meta.num_classes:
+        raise CheckpointError(
+            f"{where} was trained for {meta.num_classes} classes ({meta.data_name}); {bundle.name} has {bundle.num_classes}"
+        )
+    if bundle.in_chans != meta.in_chans:
+        raise CheckpointError(f"{where} takes {meta.in_chans}-channel images; {bundle.name} has {bundle.in_chans}")
+
+
+def _task(meta: CheckpointMeta) -> Task:
+    cfg = meta.config or {}
+    ctx = TaskContext(
+        num_classes=meta.num_classes, class_names=list(meta.class_names), loss=cfg.get("loss") or "auto",
+        label_smoothing=cfg.get("label_smoothing") or 0.0, aux_weight=cfg.get("aux_weight", 0.3),
+        threshold=cfg.get("threshold", 0.5),
+    )  # fmt: skip
+    return build_task(meta.task, ctx)
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+def _evaluator(model: nn.Module, meta: CheckpointMeta, task: Task, tta: str, scales: Sequence[int] | None, device: torch.device):
+    """``(network, pipeline, scales)``: the training pipeline for plain center evaluation, else a TTA wrapper."""
+    if tta == "center" and not scales:
+        return model, _pipeline(meta.normalize, device), None  # exactly as the run evaluated itself
+    if not task.supports_tta:
+        raise ValueError(f"tta={tta!r}, scales={list(scales or []) or None}: test-time views average class scores; a {meta.task} model is evaluated with tta='center' and no scales")
+    crop = int(meta.normalize.size[0])
+    dense = dense_model(model, crop, meta.in_chans) if tta == "dense" else None
+    net = TTAClassifier(model, tta, crop, normalizer(meta, device), scales, dense)
+    return net, _identity, list(scales or default_scales(tta, crop))
 
 
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str],
-    data: str,
+    data: str | None = None,
     *,
     tta: str = "center",
     scales: Sequence[int] | None = None,
@@ -81,99 +227,39 @@ def evaluate_checkpoint(
     device: str = "cpu",
     expect_model: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> EvalReport:
-    """Top-1/top-5, per-class accuracy and confusion matrix of a checkpoint on ``data``'s test split."""
-    from cnnzoo.data import build_data
+    split: str = "test",
+) -> dict[str, Any]:
+    """The detailed evaluation (see :func:`evaluate`) of a checkpoint on its run's ``split`` (test or val).
 
-    model = load_model(checkpoint, device)
-    meta = model.cnnzoo_checkpoint_meta
-    name = meta["model"]["name"]
-    if expect_model is not None and expect_model != name:
-        raise CheckpointError(f"{checkpoint} holds a {name}, not a {expect_model}")
-    bundle = build_data(data)
-    trained = meta.get("data", {})
-    if bundle.task != "classification":
-        raise ValueError(f"cnnzoo eval evaluates classifiers; {bundle.name} is a {bundle.task} data set")
-    if trained.get("num_classes") not in (None, bundle.num_classes):
-        raise CheckpointError(
-            f"{checkpoint} was trained for {trained['num_classes']} classes ({trained.get('name')}); "
-            f"{bundle.name} has {bundle.num_classes}"
-        )
-    in_chans = meta["model"]["kwargs"].get("in_chans")
-    if in_chans not in (None, bundle.in_chans):
-        raise CheckpointError(f"{checkpoint} takes {in_chans}-channel images; {bundle.name} has {bundle.in_chans}")
-    crop = int(meta["normalize"]["size"][0])
-    norm = normalizer(meta, device)
-    dense = _dense_model(model) if tta == "dense" else None
-    probs, targets = [], []
-    for x, y in DataLoader(bundle.test, batch_size=batch_size, shuffle=False):
-        probs.append(tta_probabilities(model, x.to(device), tta, crop, norm, scales, dense).cpu())
-        targets.append(y)
-        if progress is not None:
-            progress(len(y))
-    p, t = torch.cat(probs), torch.cat(targets)
-    k = min(5, p.shape[1])
-    top5 = float(p.topk(k, 1).indices.eq(t[:, None]).any(1).float().mean())
-    cm = confusion_matrix(p.argmax(1), t, bundle.num_classes)
-    from cnnzoo.train.tta import default_scales
-
-    return EvalReport(
-        model=name,
-        data=bundle.name,
-        mode=tta,
-        scales=list(scales or default_scales(tta, crop)),
-        num_samples=len(t),
-        top1=float((p.argmax(1) == t).float().mean()),
-        top5=top5,
-        per_class=[float(v) for v in per_class_accuracy(cm).nan_to_num(0.0)],
-        confusion=cm.tolist(),
-        class_names=bundle.class_names or [str(i) for i in range(bundle.num_classes)],
-    )
-
-
-def plot_confusion(report: EvalReport, path: str | os.PathLike[str]) -> None:
-    """The confusion matrix as a labelled heat map (rows: true class, columns: predicted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.array(report.confusion)
-    n = len(cm)
-    fig, ax = plt.subplots(figsize=(max(4, 0.45 * n + 2), max(3.5, 0.45 * n + 1.5)))
-    im = ax.imshow(cm, cmap="Blues")
-    fig.colorbar(im, ax=ax)
-    names = report.class_names[:n]
-    if n <= 30:
-        ax.set_xticks(range(n), names, rotation=90 if n > 10 else 0)
-        ax.set_yticks(range(n), names)
-        for i in range(n):
-            for j in range(n):
-                if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set(xlabel="predicted", ylabel="true", title=f"{report.model} on {report.data} ({report.mode}): top-1 {report.top1:.2%}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def load_image(path: str | os.PathLike[str], in_chans: int, invert: bool = False) -> Tensor:
-    """An image file as a float tensor ``(C, H, W)`` in [0, 1]; a clear error if it is not an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"no such image file: {p}")
-    try:
-        with Image.open(p) as im:
-            im = im.convert("L" if in_chans == 1 else "RGB")
-            arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{p} is not an image Pillow can read ({e})") from None
-    t = torch.from_numpy(arr)
-    t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
-    return 1.0 - t if invert else t
+    ``data``: evaluate on that data set instead of the run's own. ``tta``:
+    ``center`` without ``scales`` is the run's own evaluation (its crop,
+    resize and normalisation); ``10crop``, ``multiscale``, ``dense`` or
+    explicit ``scales`` are the papers' test-time views (:mod:`cnnzoo.train.tta`).
+    """
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta: unknown evaluation mode {tta!r}; expected one of {', '.join(TTA_MODES)}")
+    if split not in ("test", "val"):
+        raise ValueError(f"split: {split!r}; expected test or val")
+    stem = resolve_checkpoint(checkpoint)
+    dev = torch.device(device)
+    model, meta = load_model_and_meta(stem, dev)
+    if expect_model is not None and expect_model != meta.model:
+        raise CheckpointError(f"{checkpoint} holds a {meta.model}, not a {expect_model}")
+    bundle = run_data(meta, data)
+    _check_fits(meta, bundle, checkpoint)
+    dataset = bundle.test if split == "test" else bundle.val
+    if dataset is None:
+        raise ValueError(f"split: 'val', but {checkpoint} was trained without a validation split (val_split 0)")
+    task = _task(meta)
+    net, pipeline, used = _evaluator(model, meta, task, tta, scales, dev)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=task.collate)
+    result = evaluate(net, loader, pipeline, task, dev, detailed=True, progress=progress)
+    head = {
+        "model": meta.model, "task": meta.task, "checkpoint": str(stem), "epoch": meta.epoch, "data": data or meta.data,
+        "data_name": bundle.name, "split": split, "mode": tta, "scales": used, "num_samples": len(dataset),  # type: ignore[arg-type]
+        "class_names": list(bundle.class_names or meta.class_names or [str(i) for i in range(meta.num_classes)]),
+    }  # fmt: skip
+    return head | result
 
 
 @torch.no_grad()
@@ -185,26 +271,23 @@ def predict_files(
     invert: bool = False,
     device: str = "cpu",
 ) -> list[dict[str, Any]]:
-    """Top-``k`` classes with probabilities for each image file (shorter side → training size, center crop)."""
-    model = load_model(checkpoint, device)
-    meta = model.cnnzoo_checkpoint_meta
-    in_chans = meta["model"]["kwargs"].get("in_chans", 3)
-    crop = int(meta["normalize"]["size"][0])
-    names = meta.get("data", {}).get("class_names") or []
-    norm = normalizer(meta, device)
+    """Top-``k`` classes with probabilities for each image file, prepared as the run's test images were.
+
+    Each file is decoded at the run's image size (shorter side, central
+    square) and goes through the run's crop, resize and normalisation.
+    ``invert`` turns dark ink on white paper into the digits' white on black.
+    """
+    dev = torch.device(device)
+    model, meta = load_model_and_meta(checkpoint, dev)
+    if meta.task != "classification":
+        raise ValueError(f"cnnzoo predict supports classification checkpoints only; {checkpoint} holds a {meta.task} model ({meta.model})")
+    side = int((meta.normalize.image_size or meta.normalize.size)[0])
+    pipeline, names = _pipeline(meta.normalize, dev), meta.class_names
     results = []
     for path in paths:
-        x = load_image(path, in_chans, invert)[None].to(device)
-        x = center_crop(resize_shorter(x, crop), crop)
-        out = model(norm(x))
-        p = (out[0] if isinstance(out, (tuple, list)) else out).softmax(1)[0]
-        k = min(topk, p.numel())
-        vals, idx = p.topk(k)
-        results.append({
-            "file": str(path),
-            "top": [
-                {"class": int(i), "name": names[int(i)] if int(i) < len(names) else str(int(i)), "probability": float(v)}
-                for v, i in zip(vals, idx)
-            ],
-        })  # fmt: skip
+        x = decode_image(path, meta.in_chans, side)[None].to(dev)
+        p = main_output(model(pipeline(1.0 - x if invert else x))).float().softmax(1)[0]
+        vals, idx = p.topk(min(topk, p.numel()))
+        top = [{"class": int(i), "name": names[int(i)] if int(i) < len(names) else str(int(i)), "probability": float(v)} for v, i in zip(vals, idx)]
+        results.append({"file": str(path), "top": top})
     return results
