@@ -17,6 +17,7 @@ checkpoint cadence, progress bar).
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import statistics
 import tempfile
@@ -27,12 +28,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import cnnzoo
-import cnnzoo.train.fit as fit
 from cnnzoo.data import build_data
 from cnnzoo.train import TrainConfig, train
 from cnnzoo.train.optim import DEFAULT_LR
 from cnnzoo.train.pipeline import channel_stats
 from cnnzoo.train.schedules import build_schedule
+
+# The module, not the function of the same name that cnnzoo.train exports.
+fit = importlib.import_module("cnnzoo.train.fit")
 
 
 def bare_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: int) -> list[tuple[float, float]]:

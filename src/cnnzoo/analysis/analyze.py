@@ -17,10 +17,10 @@ from cnnzoo.analysis.memory import SavedTensorMeter
 from cnnzoo.analysis.report import AnalysisReport, ReceptiveField
 from cnnzoo.analysis.trace import _RF, Tracer, _tensors
 
-__all__ = ["analyze", "check_input_size"]
+__all__ = ["analyze", "parse_input_size"]
 
 
-def check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
+def parse_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
     """``(C, H, W)`` (or ``(C, L)``, ``(C, D, H, W)``) as a tuple of positive ints; a ``ValueError`` otherwise."""
     try:
         dims = tuple(int(d) for d in input_size)
@@ -118,7 +118,7 @@ def analyze(
         )
     if input_size is None:
         raise ValueError("input_size is required for a module, e.g. analyze(model, (3, 224, 224))")
-    size = check_input_size(input_size)
+    size = parse_input_size(input_size)
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
 

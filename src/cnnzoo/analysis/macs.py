@@ -41,7 +41,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["conv_macs", "count", "linear_macs", "op_name"]
+__all__ = ["conv_macs", "count", "op_name"]
 
 Count = tuple[int, int]
 
@@ -70,11 +70,6 @@ def conv_macs(
         assert in_spatial is not None
         return batch * math.prod(in_spatial) * in_chans * (out_chans // groups) * k
     return batch * math.prod(out_spatial) * out_chans * (in_chans // groups) * k
-
-
-def linear_macs(in_features: int, out_features: int, rows: int = 1) -> int:
-    """MACs of ``rows`` vectors through a linear layer: ``rows · in · out``."""
-    return rows * in_features * out_features
 
 
 def _numel(out: Any) -> int:

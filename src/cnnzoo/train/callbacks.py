@@ -115,8 +115,13 @@ class Checkpointer(Callback):
                 save_checkpoint(run.run_dir.path / name, run.module, meta, states)
         except NonFiniteCheckpointError as e:
             kept = run.state.saved or "none was written before"
-            raise TrainingDiverged(f"{e}; nothing written. The last good checkpoint is kept: {kept}") from None
-        run.state.saved = f"{run.run_dir.path / 'checkpoint-last'} (epoch {run.state.epoch}, step {run.state.step})"
+            raise TrainingDiverged(
+                f"the weights became NaN or infinite by step {run.state.step} ({e}); lower --lr (or use "
+                f"--clip-grad-norm) or check the data. The last good checkpoint is kept: {kept}"
+            ) from None
+        s = run.state
+        when = f"within epoch {s.position.epoch}" if s.position else f"after epoch {s.epoch}"
+        s.saved = f"{run.run_dir.path / 'checkpoint-last'} ({when}, step {s.step})"
 
 
 class MetricsLogger(Callback):

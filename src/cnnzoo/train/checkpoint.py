@@ -170,8 +170,8 @@ def _check_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
             bad[name] = (int((~torch.isfinite(t)).sum()), t.numel())
     if bad:
-        shown = [f"{k} ({n} of {total} values)" for k, (n, total) in list(bad.items())[:5]]
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        shown = [f"{k} ({n} of {total} values)" for k, (n, total) in list(bad.items())[:3]]
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise NonFiniteCheckpointError(
             f"refusing to write {path}: {len(bad)} of {len(tensors)} model tensors hold NaN or infinite values: "
             f"{', '.join(shown)}{more}; nothing was written"
