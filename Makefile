@@ -21,8 +21,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -c constraints.txt -e ".[dev]"
 	touch $@
 
+# cnnzoo picks one torch thread for a model as small as LeNet-5; the passive wait
+# policy (read only when torch loads, hence here) makes any other OpenMP threads
+# sleep rather than spin while they wait, which on a busy machine cost minutes.
 demo: $(VENV)/.installed
-	$(BIN)/cnnzoo train lenet5 --data digits --out runs/demo-lenet5 --overwrite
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/cnnzoo train lenet5 --data digits --out runs/demo-lenet5 --overwrite
 
 # Two pytest workers on two cores, one thread each: OpenMP threads that outnumber
 # the cores spin-wait on each other and slow small models down many times over.

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import re
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from torch import nn
 
 __all__ = [
+    "ModelArgumentError",
     "ModelInfo",
     "ReferenceCount",
     "create",
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 _SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
+TASKS = ("classification", "segmentation")  # what a model's output is: one vector per image, or one per pixel
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ def register_model(
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} is registered twice")
+        if task not in TASKS:  # setup compares it with the data's task
+            raise ValueError(f"model {key!r}: task must be one of {', '.join(TASKS)}; got {task!r}")
         _REGISTRY[key] = ModelInfo(
             name=key,
             builder=fn,
@@ -167,10 +174,16 @@ def _ensure_loaded() -> None:
     from cnnzoo import models  # noqa: F401
 
 
+def natural_key(name: str) -> list[tuple[int, int | str]]:
+    """Sort key that counts as people do: resnet18 before resnet34 before resnet101."""
+    # Each part is tagged (0: number, 1: text) so that numbers and text never compare with each other.
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name.lower()) if p]
+
+
 def list_models(pattern: str = "*") -> list[str]:
-    """Sorted registry names matching a shell-style ``pattern`` (``"resnet*"``)."""
+    """Registry names matching a shell-style ``pattern`` (``"resnet*"``), sorted as people count."""
     _ensure_loaded()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern.lower()))
+    return sorted((n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern.lower())), key=natural_key)
 
 
 def _unknown(name: str) -> ValueError:
@@ -201,6 +214,7 @@ def create(name: str, **kwargs: Any) -> nn.Module:
     ``model.cnnzoo_spec`` so that checkpoints can rebuild it.
     """
     info = get_model_info(name)
+    check_model_kwargs(info, kwargs)
     try:
         model = info.builder(**kwargs)
     except TypeError as e:
@@ -209,3 +223,80 @@ def create(name: str, **kwargs: Any) -> nn.Module:
         raise ValueError(f"{name}: {e.args[0].split(') ', 1)[-1] if ') ' in e.args[0] else e}") from None
     model.cnnzoo_spec = {"name": name, "kwargs": dict(kwargs)}  # type: ignore[assignment]
     return model
+
+
+# ---------------------------------------------------------------- typed keyword arguments
+
+
+class ModelArgumentError(ValueError):
+    """A builder keyword argument of the wrong type, e.g. ``width_mult='abc'``."""
+
+
+def check_model_kwargs(info: ModelInfo, kwargs: dict[str, Any]) -> None:
+    """Refuse a keyword whose value does not fit the builder's annotation, naming it and the type it takes.
+
+    A builder that forwards ``**kwargs`` to its model class is followed to that
+    class's ``__init__``. Unannotated keywords and types other than int, float,
+    bool, str, ``Literal`` and their ``None``-able forms are left to the builder.
+    """
+    hints = _keyword_hints(info.builder)
+    for key, value in kwargs.items():
+        hint = hints.get(key)
+        if hint is not None and not _fits(value, hint):
+            raise ModelArgumentError(f"{info.name}: {key} must be {_type_words(hint)}; got {value!r}")
+
+
+def _keyword_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    seen: set[Any] = set()
+    while fn is not None and fn not in seen:
+        seen.add(fn)
+        try:
+            own = typing.get_type_hints(fn)
+            params = inspect.signature(fn).parameters
+        except (NameError, TypeError, ValueError):  # annotations that do not resolve: nothing to check
+            return hints
+        for key in params:
+            if key in own and key not in hints:
+                hints[key] = own[key]
+        forwards = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        target = own.get("return") if forwards else None
+        fn = target.__init__ if inspect.isclass(target) else None  # type: ignore[misc]
+    return hints
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    for option in _options(hint):
+        if option is type(None) and value is None:
+            return True
+        if typing.get_origin(option) is Literal and value in typing.get_args(option):
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if option is int and is_int:
+            return True
+        if option is float and (is_int or isinstance(value, float)):  # an int is a fine float
+            return True
+        if option is str and isinstance(value, str):
+            return True
+        if option not in (int, float, bool, str, type(None)) and typing.get_origin(option) is not Literal:
+            return True  # a type not checked here (tuple, module, callable): the builder decides
+    return False
+
+
+def _type_words(hint: Any) -> str:
+    words = {int: "an integer", float: "a number", bool: "True or False", str: "a string", type(None): "None"}
+    parts = []
+    for option in _options(hint):
+        if typing.get_origin(option) is Literal:
+            parts.append("one of " + ", ".join(repr(v) for v in typing.get_args(option)))
+        else:
+            parts.append(words.get(option, getattr(option, "__name__", str(option))))
+    return " or ".join(parts)

@@ -74,7 +74,7 @@ def test_depth_folds_nested_modules():
 def test_csv_rows_and_table_render():
     r = analyze(_model(), (3, 8, 8))
     rows = list(csv.DictReader(io.StringIO(render_csv(r, depth=1))))
-    assert [row["name"] for row in rows] == ["0", "1", "2"]
+    assert [row["name"] for row in rows] == ["0", "1", "2", "total"]
     assert rows[1]["macs"] == str(2 * 3 * 3 * 4 * 4 * 64) and rows[1]["rf_size"] == "7x7"
     console = Console(width=150, record=True)
     console.print(render_table(r, depth=2))
@@ -91,4 +91,48 @@ def test_markdown_layout():
     )
     assert md[2] == "| input | - | - | - | - | - | 1@32x32 | 0 | 0 | 0 |"
     assert md[3] == "| features.c1 | Conv2d | 5x5 | 6 | 1 | 1@32x32 | 6@28x28 | 150 | 6 | 156 |"
-    assert "| total | | | | | | | | | 61,706 |" in md
+    assert "| total | | | | | | | 61,470 | 236 | 61,706 |" in md
+
+
+def test_json_layers_have_the_weights_and_biases_that_csv_has():
+    r = analyze(cnnzoo.create("lenet5"), (1, 32, 32))
+    rows = json.loads(render_json(r))["layers"]
+    csv_rows = list(csv.DictReader(io.StringIO(render_csv(r))))
+    c1 = next(row for row in rows if row["name"] == "features.c1")
+    assert (c1["weights"], c1["biases"]) == (150, 6)  # 6 filters of 1x5x5, one bias each
+    assert set(csv_rows[0]) - set(rows[0]) == set()  # every CSV column is a JSON key too
+
+
+@pytest.mark.parametrize("depth", [None, 1])
+def test_csv_ends_with_a_totals_row_of_the_whole_model(depth):
+    r = analyze(cnnzoo.create("lenet5"), (1, 32, 32))
+    rows = list(csv.DictReader(io.StringIO(render_csv(r, depth))))
+    total = rows[-1]
+    assert total["name"] == "total" and total["kind"] == "total"
+    assert int(total["params"]) == 61706 == int(total["weights"]) + int(total["biases"])
+    assert int(total["macs"]) == r.macs and total["rf_size"] == "32x32"
+    assert [row["name"] for row in rows].count("total") == 1
+
+
+def test_compare_chart_of_twenty_models_is_written_on_log_axes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from cnnzoo.analysis.render import compare_chart
+
+    seen = {}
+    real_savefig = plt.Figure.savefig
+
+    def savefig(fig, *a, **k):
+        ax = fig.axes[0]
+        seen["scales"] = (ax.get_xscale(), ax.get_yscale())
+        seen["key"] = "\n".join(t.get_text() for t in fig.texts)
+        return real_savefig(fig, *a, **k)
+
+    monkeypatch.setattr(plt.Figure, "savefig", savefig)
+    reports = [SimpleNamespace(model=f"net{i}", params=10 ** (4 + i % 5), macs=10 ** (5 + i % 6), training_bytes=i * 2**20) for i in range(20)]
+    out = compare_chart(reports, tmp_path / "c.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert seen["scales"] == ("log", "log")
+    assert all(f"{i + 1:>2}  net{i} " in seen["key"] for i in range(20))  # each number keyed to its model

@@ -93,7 +93,7 @@ def test_predict_reads_image_files(run_dir, tmp_path):
     assert r.exit_code == 2 and "not an image" in r.output
 
 
-def test_predict_says_it_takes_classifiers_only(tmp_path):
+def test_predict_writes_masks_for_a_segmentation_run_and_eval_refuses_its_tta(tmp_path):
     import cnnzoo
     from cnnzoo.train.checkpoint import save_checkpoint
     from cnnzoo.train.meta import CheckpointMeta, Normalization
@@ -106,8 +106,11 @@ def test_predict_says_it_takes_classifiers_only(tmp_path):
     save_checkpoint(tmp_path / "checkpoint-last", cnnzoo.create("unet", **kwargs), meta)
     image = tmp_path / "canvas.png"
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(image)
-    r = runner.invoke(app, ["predict", str(tmp_path), str(image)])
-    assert r.exit_code == 2 and "classification checkpoints only" in r.output and "segmentation" in r.output
+    r = runner.invoke(app, ["predict", str(tmp_path), str(image), "--out", str(tmp_path / "masks")])
+    assert r.exit_code == 0, r.output
+    mask = Image.open(tmp_path / "masks" / "canvas-mask.png")
+    assert mask.mode == "P" and mask.size == (64, 64)
+    assert (tmp_path / "masks" / "canvas-overlay.png").exists()
     r = runner.invoke(app, ["eval", str(tmp_path), "--tta", "dense"])
     assert r.exit_code == 2 and "segmentation" in r.output and "Traceback" not in r.output
 

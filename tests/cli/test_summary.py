@@ -84,6 +84,7 @@ def test_formats_and_depth():
     assert [r["name"] for r in csv.DictReader(io.StringIO(result.output))] == [
         "features",
         "classifier",
+        "total",  # the whole model, whatever the depth
     ]
     result = runner.invoke(app, ["summary", "resnet18", "--depth", "1"])
     assert result.exit_code == 0

@@ -80,3 +80,33 @@ def write_folder(d: Path, classes: tuple[str, ...] = ("cat", "dog"), per_class: 
         for i in range(per_class):
             write_png(d / c / f"{i}.png", mode=mode, value=i + 10 * len(c))
     return d
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose IHDR claims ``width × height`` 8-bit grey pixels, with a tiny IDAT: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+def write_exif_jpeg(path: Path, orientation: int, width: int = 40, height: int = 20) -> Path:
+    """A ``width × height`` JPEG, white in its left quarter, tagged with EXIF ``orientation`` (tag 0x0112)."""
+    from PIL import Image
+
+    a = np.zeros((height, width, 3), np.uint8)
+    a[:, : width // 4] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(a).save(path, exif=exif.tobytes(), quality=95)
+    return path

@@ -97,7 +97,7 @@ def test_cifar_pickle_with_foreign_object_is_refused(tmp_path):
 
 
 def test_folder_tree_rgb_and_grey(tmp_path, formats):
-    b = build_data(f"folder:{formats.write_folder(tmp_path / 'rgb')}")
+    b = build_data(f"folder:{formats.write_folder(tmp_path / 'rgb')}", default_size=12)
     assert b.class_names == ["cat", "dog"] and b.in_chans == 3 and b.image_size == (12, 12)
     assert len(b.train) + len(b.test) == 10 and len(b.test) == 2  # 20% of each class
     assert b.train[0][0].shape == (3, 12, 12)
@@ -131,7 +131,7 @@ def test_csv_manifest_multilabel(tmp_path, formats):
         formats.write_png(tmp_path / "img" / f"{i}.png", size=10, value=i)
     rows = ["path,labels,split"] + [f"img/{i}.png,{'cat;outdoor' if i % 2 else 'dog'},{'test' if i >= 4 else 'train'}" for i in range(6)]
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
-    b = build_data(f"csv:{tmp_path / 'm.csv'}")
+    b = build_data(f"csv:{tmp_path / 'm.csv'}", default_size=10)
     assert b.task == "multilabel" and b.class_names == ["cat", "dog", "outdoor"]
     assert (len(b.train), len(b.test)) == (4, 2)
     x, t = b.train[1]

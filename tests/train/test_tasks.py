@@ -207,7 +207,6 @@ def test_multilabel_loss_is_bce():
         ("classification", "bce", "multi-label"),
         ("classification", "l2", "unknown"),
         ("multilabel", "cross_entropy", "bce"),
-        ("segmentation", "focal", "cross_entropy"),
     ],
 )
 def test_losses_that_do_not_fit_are_refused(name, loss, needle):
@@ -223,12 +222,15 @@ def test_resolved_loss_names():
     assert task("segmentation", 3).loss_name == "cross_entropy"
 
 
-def test_unknown_task_and_segmentation_augmentation_are_refused():
+def test_unknown_task_and_augmentation_that_cannot_move_masks_are_refused():
     with pytest.raises(ValueError, match="detection2.*expected one of"):
         task("detection2", 3)
+    from cnnzoo.data.augment import build_augment
+
     seg = task("segmentation", 3)
-    with pytest.raises(TaskError, match="--aug none"):
-        seg.augment_batch(lambda x: x, torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4, dtype=torch.long))
+    cifar = build_augment("cifar", torch.Generator(), in_chans=1, image_size=(8, 8))  # kornia's crop moves pixels only
+    with pytest.raises(TaskError, match="--aug"):
+        seg.augment_batch(cifar, torch.zeros(1, 1, 8, 8), torch.zeros(1, 8, 8, dtype=torch.long))
     x, y = task("classification", 3).augment_batch(lambda x: x + 1, torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]))
     assert float(x.mean()) == 1.0 and y.tolist() == [0, 1]
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.table import Table
 
 from cnnzoo.analysis.report import AnalysisReport, LayerReport, ReceptiveField
 
 __all__ = [
+    "compare_chart",
     "format_count",
     "format_shape",
     "render_csv",
@@ -187,7 +189,8 @@ def render_markdown(report: AnalysisReport, depth: int | None = None) -> str:
             )
             + " |"
         )
-    lines.append(f"| total | | | | | | | | | {report.params:,} |")
+    weights, biases = sum(r.weights for r in report.leaves), sum(r.biases for r in report.leaves)
+    lines.append(f"| total | | | | | | | {weights:,} | {biases:,} | {report.params:,} |")
     lines.append("")
     lines.append(
         f"MACs {report.macs:,} ({format_count(report.macs)}), other ops {report.other_ops:,}, "
@@ -232,4 +235,59 @@ def render_csv(report: AnalysisReport, depth: int | None = None) -> str:
                 x(rf.start if rf else None), x(r.kernel), x(r.stride), " ".join(r.unknown_ops),
             ]
         )  # fmt: skip
+    writer.writerow(_csv_totals(report, x))
     return buf.getvalue()
+
+
+def _csv_totals(report: AnalysisReport, x: Callable[[Sequence[float] | None], str]) -> list[object]:
+    """The last CSV line: the whole model, whatever ``depth`` folded (as the Markdown ``total`` row)."""
+    leaves = report.leaves
+    rf = report.receptive_field
+    return [
+        "total", report.model, "total", 0, x(report.output_shapes[0] if report.output_shapes else None),
+        report.params, report.trainable_params, sum(r.weights for r in leaves), sum(r.biases for r in leaves),
+        report.macs, report.other_ops, report.activation_bytes, x(rf.size if rf else None),
+        x(rf.stride if rf else None), x(rf.start if rf else None), "", "",
+        " ".join(sorted({op for r in leaves for op in r.unknown_ops})),
+    ]  # fmt: skip
+
+
+def compare_chart(reports: Sequence[AnalysisReport], path: str | Path) -> Path:
+    """``cnnzoo compare --plot``: MACs against parameters on log axes, point area = training activations.
+
+    Log axes because the zoo spans four orders of magnitude (LeNet-5 to VGG).
+    Each point carries a number and the key beside the axes names it: model
+    names next to the points pile into one clump once a dozen models crowd the
+    same decade, numbers of one or two characters stay readable with 20 or more.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    memory = [r.training_bytes / 2**20 for r in reports]
+    largest = max(memory) if memory and max(memory) > 0 else 1.0
+    xs, ys = [max(r.params, 1) / 1e6 for r in reports], [max(r.macs, 1) / 1e9 for r in reports]
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=120)
+    ax.scatter(xs, ys, s=[20 + 800 * m / largest for m in memory], alpha=0.4, c=[i % 20 for i in range(len(reports))], cmap="tab20", vmin=0, vmax=19)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True), 1):
+        ax.annotate(str(i), (x, y), ha="center", va="center", fontsize=7, fontweight="bold")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.margins(0.15)
+    ax.set_xlabel("parameters (millions, log scale)")
+    ax.set_ylabel("MACs per image (billions, conv + linear, log scale)")
+    ax.set_title("MACs vs parameters (area: activations kept for training)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    key = [f"{i:>2}  {r.model}  {format_count(r.params)} params, {format_count(r.macs)} MACs, {m:.0f} MiB"
+           for i, (r, m) in enumerate(zip(reports, memory, strict=True), 1)]
+    # Two columns of key past 30 models, so the key never runs off the figure.
+    half = (len(key) + 1) // 2 if len(key) > 30 else len(key)
+    for col, chunk in enumerate((key[:half], key[half:])):
+        if chunk:
+            fig.text(0.62 + 0.19 * col, 0.92, "\n".join(chunk), va="top", ha="left", family="monospace", fontsize=7 if col == 0 and half == len(key) else 6)
+    fig.subplots_adjust(left=0.08, right=0.6, bottom=0.1, top=0.93)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

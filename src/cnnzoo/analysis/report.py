@@ -101,6 +101,8 @@ class LayerReport:
             "output_shape": list(self.output_shape) if self.output_shape is not None else None,
             "params": self.params,
             "trainable_params": self.trainable_params,
+            "weights": self.weights,
+            "biases": self.biases,
             "macs": self.macs,
             "other_ops": self.other_ops,
             "activation_bytes": self.activation_bytes,

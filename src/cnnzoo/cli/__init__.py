@@ -24,6 +24,11 @@ for _mod in [m for m in _ORDER if m in _found] + [m for m in _found if m not in 
 
 def main() -> None:
     """Entry point of the ``cnnzoo`` script and of ``python -m cnnzoo``."""
+    from cnnzoo.threads import configure_threads
+
+    # Before any command runs: on a busy machine, torch's one-thread-per-core default
+    # spins for a core instead of computing (see cnnzoo.threads).
+    configure_threads()
     try:
         app()
     except KeyboardInterrupt:

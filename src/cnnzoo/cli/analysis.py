@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cnnzoo.cli.app import app, console, fail, parse_kwargs, parse_shape
+from cnnzoo.cli.app import app, console, err_console, fail, parse_kwargs, parse_shape
 
 
 class Format(str, Enum):
@@ -85,7 +85,7 @@ def compare_command(
     plot: Path | None = typer.Option(
         None,
         "--plot",
-        help="Write a chart: MACs against parameters, point area = activation memory.",
+        help="Write a chart (PNG, SVG or PDF): MACs against parameters on log axes, point area = activation memory.",
     ),
 ) -> None:
     """Totals of several models side by side, with the papers' numbers, and an optional chart."""
@@ -93,7 +93,8 @@ def compare_command(
     from cnnzoo.registry import get_model_info
 
     reports = []
-    with Progress(console=console, transient=True) as progress:
+    # On stderr, and only on a terminal: a transient bar on a pipe or file leaves a blank first line.
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("analysing", total=len(models))
         for name in models:
             progress.update(task, description=f"analysing {name}")
@@ -129,10 +130,10 @@ def compare_command(
         )
     _wide().print(table)
     if plot is not None:
-        from cnnzoo.analysis.plot import plot_compare
+        from cnnzoo.analysis.render import compare_chart
 
         try:
-            plot_compare(reports, plot)
+            compare_chart(reports, plot)
         except OSError as e:
             fail(f"cannot write the chart to {plot}: {e.strerror or e}")
         console.print(f"chart written to {plot}", highlight=False, soft_wrap=True)

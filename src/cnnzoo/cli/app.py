@@ -39,8 +39,44 @@ def parse_shape(text: str, *, name: str = "--input") -> tuple[int, ...]:
     return dims
 
 
+def version_line() -> str:
+    """``cnnzoo X.Y.Z, torch A.B.C``: what a bug report needs first."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    try:
+        own = version("cnnzoo")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        own = "unknown"
+    return f"cnnzoo {own}, torch {torch.__version__}"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(version_line(), markup=False, highlight=False)
+        raise typer.Exit()
+
+
+def _use_threads(value: int | None) -> int | None:
+    if value is not None:
+        from cnnzoo.threads import set_threads
+
+        if value < 1:
+            fail(f"--threads must be a positive integer; got {value}")
+        set_threads(value)
+    return value
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the versions of cnnzoo and torch and exit."),
+    threads: int | None = typer.Option(
+        None, "--threads", callback=_use_threads, metavar="N",
+        help="CPU threads for torch, as OMP_NUM_THREADS, e.g. cnnzoo --threads 1 train.",
+        show_default="one for a small model, the CPUs other work leaves free for a large one",
+    ),
+) -> None:
     """The classic CNNs, faithful to their papers: list, analyse, train, evaluate, export."""
 
 

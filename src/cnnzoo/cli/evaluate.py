@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ def _parse_scales(text: str | None) -> list[int] | None:
     if not scales or any(s <= 0 for s in scales):
         fail(f"--scales must be positive integers; got {text!r}")
     return scales
+
+
+DEVICES = "cpu, cuda or cuda:N"
+
+
+def _check_device(device: str) -> None:
+    # Checked here, before the checkpoint is read, so that the message names the option.
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        fail(f"--device {device!r} is not a device; expected {DEVICES}")
 
 
 def _print_report(report: dict[str, Any], task: Any, files: list[Path]) -> None:
@@ -53,7 +63,7 @@ def eval_command(
     model: str = typer.Option(None, "--model", help="Fail unless the checkpoint holds this model."),
     out: Path = typer.Option(None, "--out", help="Write evaluation.json and the plots here [default: RUN/eval-DATA-SPLIT-TTA]."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (evaluation.json) as JSON."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help=f"{DEVICES}."),
 ) -> None:
     """The checkpoint's loss and metrics: accuracy with per-class precision/recall/F1, or the task's own."""
     from rich.progress import Progress
@@ -64,6 +74,7 @@ def eval_command(
     from cnnzoo.train.tasks import TaskContext, build_task
     from cnnzoo.train.tta import TTA_MODES
 
+    _check_device(device)
     if tta not in TTA_MODES:
         fail(f"unknown --tta {tta!r}; accepted: {', '.join(TTA_MODES)}")
     if split not in ("test", "val"):
@@ -73,7 +84,7 @@ def eval_command(
     q = _parse_scales(scales)
     try:
         stem = resolve_checkpoint(checkpoint)
-        with Progress(transient=True, disable=as_json, console=err_console) as bar:
+        with Progress(transient=True, disable=as_json or not err_console.is_terminal, console=err_console) as bar:
             job = bar.add_task(f"eval {tta}", total=None)
             report = evaluate_checkpoint(
                 stem, data, tta=tta, scales=q, batch_size=batch_size, device=device, expect_model=model,
@@ -97,20 +108,27 @@ def eval_command(
 
 @app.command("predict")
 def predict_command(
-    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem (a classifier)."),
+    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem (a classifier or a segmentation run)."),
     images: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, … anything Pillow reads)."),
     topk: int = typer.Option(5, "--topk", "-k", help="How many classes to show."),
     invert: bool = typer.Option(False, "--invert", help="Invert grey levels (dark ink on white paper → the digits' white ink on black)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option("cpu", "--device", help=f"{DEVICES}."),
+    out: Path = typer.Option(None, "--out", help="Segmentation runs: write STEM-mask.png (palette PNG) and STEM-overlay.png here [default: RUN/predict]."),
 ) -> None:
-    """The top-k classes of each image, with probabilities (classification checkpoints)."""
-    from cnnzoo.train.checkpoint import CheckpointError
-    from cnnzoo.train.evaluation import predict_files
+    """The top-k classes of each image with probabilities; for a segmentation run, its mask and overlay."""
+    from cnnzoo.train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
+    from cnnzoo.train.evaluation import predict_files, predict_masks
 
+    _check_device(device)
     if topk <= 0:
         fail(f"--topk must be positive; got {topk}")
     try:
+        stem = resolve_checkpoint(checkpoint)
+        if load_checkpoint(stem).meta.task == "segmentation":
+            masks = predict_masks(stem, images, out or stem.parent / "predict", invert=invert, device=device)
+            _print_masks(masks, as_json)
+            return
         results = predict_files(checkpoint, images, topk=topk, invert=invert, device=device)
     except (ValueError, CheckpointError) as e:
         fail(str(e))
@@ -120,3 +138,12 @@ def predict_command(
     for r in results:
         best = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in r["top"])
         console.print(f"[bold]{r['file']}[/]: {best}", highlight=False)
+
+
+def _print_masks(results: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(results))
+        return
+    for r in results:
+        classes = ", ".join(f"{k} {v}" for k, v in sorted(r["pixels"].items(), key=lambda kv: -kv[1]))
+        console.print(f"[bold]{r['file']}[/]: wrote {r['mask']} and {r['overlay']} (pixels: {classes})", highlight=False)

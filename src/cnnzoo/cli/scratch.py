@@ -9,6 +9,7 @@ and ``cnnzoo.load(RUN_DIR)`` work on a NumPy-trained network.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -49,8 +50,10 @@ def train_command(
         fail(f"unknown model {model!r}; the NumPy engine builds: {', '.join(MODELS)}")
     if optimizer.lower() not in OPTIMIZERS:
         fail(f"unknown optimizer {optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
-    if lr is not None and lr <= 0:
-        fail(f"--lr must be positive; got {lr}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        fail(f"--lr must be a finite number > 0; got {lr}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        fail(f"--weight-decay must be a finite number >= 0; got {weight_decay}")
     if threads < 1:
         fail(f"--threads must be at least 1; got {threads}")
     if target_acc is not None and not 0 < target_acc <= 1:

@@ -70,6 +70,8 @@ def read_python_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarra
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{path}: 'data' is {got}; expected a uint8 array of shape (N, {PIXELS})")
+    if len(data) == 0:
+        raise DataError(f"{path}: holds 0 images; expected at least one")
     if labels is None or len(labels) != len(data):
         raise DataError(f"{path}: expected {len(data)} entries under {label_key!r}")
     return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)

@@ -9,10 +9,14 @@ Format (a header row, then one image per row)::
 ``path`` is relative to the manifest's directory (or absolute); ``labels`` are
 class names separated by ``;``; the ``split`` column (``train``/``test``) is
 optional, and without it a seeded 20% test split is drawn. Classes are the
-sorted set of names. If any row has more than one label the task is
-``"multilabel"``: targets are multi-hot rows, the model's outputs go through
-a sigmoid each, and evaluation reports per-label precision and recall;
-otherwise it is ordinary classification.
+sorted set of names. The file is UTF-8, with or without the byte-order mark
+spreadsheet programs write. Without a split column both the seeded training
+and test splits must hold an image. Images are brought to one size as
+``folder:`` does (``image_size``, else ``default_size``, else 224). If any
+row has more than one label the task is ``"multilabel"``: targets are
+multi-hot rows, the model's outputs go through a sigmoid each, and evaluation
+reports per-label precision and recall; otherwise it is ordinary
+classification.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from pathlib import Path
 import torch
 
 from cnnzoo.data.datasets import DataBundle, DataError, register_dataset
-from cnnzoo.data.images import ImageListDataset, probe_image
-from cnnzoo.data.split import stratified_split
+from cnnzoo.data.images import ImageListDataset, probe_image, resolve_size
+from cnnzoo.data.split import require_both_splits, stratified_split
 
 __all__ = ["read_manifest"]
 
@@ -35,7 +39,7 @@ SPLIT_SEED = 0
 def read_manifest(file: Path) -> list[tuple[Path, list[str], str | None]]:
     """Rows ``(image path, label names, split or None)``; ``DataError`` naming the line if malformed."""
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
     except FileNotFoundError:
         raise DataError(f"{file}: file not found (expected a CSV manifest: path,labels[,split])") from None
     except UnicodeDecodeError:
@@ -61,8 +65,8 @@ def read_manifest(file: Path) -> list[tuple[Path, list[str], str | None]]:
 
 
 @register_dataset("csv", needs_path=True, help="a CSV manifest path,labels[,split]; several labels per row → multi-label")
-def csv_manifest(path: str | None, *, image_size: int | None = None, **_: object) -> DataBundle:
-    file = Path(path or "")
+def csv_manifest(path: str | None, *, image_size: int | None = None, default_size: int | None = None, **_: object) -> DataBundle:
+    file = Path(path or "").expanduser()
     rows = read_manifest(file)
     classes = sorted({name for _, labels, _ in rows for name in labels})
     index = {c: i for i, c in enumerate(classes)}
@@ -80,9 +84,11 @@ def csv_manifest(path: str | None, *, image_size: int | None = None, **_: object
             raise DataError(f"{file}: the split column must give at least one train and one test row")
     else:
         tr, te = stratified_split([index[labels[0]] for _, labels, _ in rows], TEST_FRACTION, SPLIT_SEED)
+        how = f"holding out a seeded {TEST_FRACTION:.0%} of each class (no split column)"
+        require_both_splits(file, len(tr), len(te), how)
     paths = [r[0] for r in rows]
-    mode, (w, h) = probe_image(paths[tr[0]])
-    size = image_size or min(w, h)
+    mode, _ = probe_image(paths[tr[0]])
+    size = resolve_size(image_size, default_size)
     return DataBundle(
         name=f"csv-{file.stem}",
         train=ImageListDataset([paths[i] for i in tr], targets[tr], mode, size),

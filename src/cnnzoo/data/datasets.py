@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,12 +74,18 @@ def list_datasets() -> dict[str, str]:
 
 
 def _accepted() -> str:
-    parts = [f"{n}:DIR" if _LOADERS[n][1] else n for n in sorted(_LOADERS)]
+    # csv: names a manifest file; every other format with a path names a directory.
+    parts = [f"{n}:FILE" if n == "csv" else f"{n}:DIR" if _LOADERS[n][1] else n for n in sorted(_LOADERS)]
     return ", ".join(parts)
 
 
 def parse_data_spec(spec: str) -> tuple[str, str | None]:
-    """``"cifar10:/data/c10"`` → ``("cifar10", "/data/c10")``; ``"digits"`` → ``("digits", None)``."""
+    """``"cifar10:/data/c10"`` → ``("cifar10", "/data/c10")``; ``"digits"`` → ``("digits", None)``.
+
+    A leading ``~`` or ``~user`` in the path is expanded as the shell would,
+    since ``--data folder:~/ds`` reaches us unexpanded (the shell expands
+    ``~`` only at the start of a word).
+    """
     _ensure_loaded()
     name, sep, path = spec.partition(":")
     name = name.strip().lower()
@@ -91,7 +98,7 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
         raise DataError(f"data set {name!r} needs a path: --data {name}:PATH")
     if not needs_path and sep and path:
         raise DataError(f"data set {name!r} is built in and takes no path; use --data {name}")
-    return name, (path or None)
+    return name, (os.path.expanduser(path) if path else None)
 
 
 def build_data(spec: str, **options: Any) -> DataBundle:

@@ -30,6 +30,16 @@ __all__ = ["Canvases", "digits_seg", "make_canvases"]
 
 CLASS_NAMES = ["background"] + [str(d) for d in range(10)]
 
+# The recipe that learns this task (docs/segmentation.md, benchmarks/RESULTS.md):
+# a U-Net with batch normalisation and no dropout at the bottom, and many small
+# steps at a high rate (AdamW, one-cycle, the trainer's defaults otherwise).
+RECIPE = {
+    "model_kwargs": {"padding": True, "base_width": 8, "batch_norm": True, "drop_rate": 0.0},
+    "batch_size": 8,
+    "lr": 1e-2,
+    "epochs": 30,
+}
+
 
 @dataclass
 class Canvases:
@@ -109,6 +119,7 @@ def digits_seg(
         image_size=(canvas, canvas),
         class_names=list(CLASS_NAMES),
         task="segmentation",
-        # Geometric augmentation of the image alone would misalign the masks.
-        meta={"aug": "none", "digit_size": digit_size, "max_digits": max_digits, "seed": seed},
+        # No augmentation by default: on a few minutes' budget the network has not yet
+        # learnt the digits it sees; --aug digits moves image and mask together.
+        meta={"aug": "none", "digit_size": digit_size, "max_digits": max_digits, "seed": seed, "recipe": dict(RECIPE)},
     )

@@ -2,10 +2,13 @@
 
 Either ``DIR/train/<class>/*`` with ``DIR/test/<class>/*`` (or ``DIR/val``), or
 ``DIR/<class>/*`` alone, from which a stratified 20% test split is drawn with
-a fixed seed. Classes are the sorted sub-directory names. The first image's
-mode decides the channels (grey-scale → 1, anything else → RGB) and, unless
-``--image-size`` says otherwise, its shorter side the size every image is
-resized and centre-cropped to (see ``images.py``).
+a fixed seed. Classes are the sorted sub-directory names; a class folder of
+the training tree without images is refused rather than made an output class
+that never sees an example. The first image's mode decides the channels
+(grey-scale → 1, anything else → RGB). Every image is resized and
+centre-cropped (see ``images.py``) to ``image_size`` (``--image-size``), else
+to ``default_size`` (the caller's model input size), else to
+``DEFAULT_IMAGE_SIZE`` (224), never to the size of whichever file comes first.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from pathlib import Path
 import torch
 
 from cnnzoo.data.datasets import DataBundle, DataError, register_dataset
-from cnnzoo.data.images import IMAGE_EXTENSIONS, ImageListDataset, probe_image
-from cnnzoo.data.split import stratified_split
+from cnnzoo.data.images import IMAGE_EXTENSIONS, ImageListDataset, probe_image, resolve_size
+from cnnzoo.data.split import require_both_splits, stratified_split
 
 __all__ = ["scan_tree"]
 
@@ -29,6 +32,7 @@ def scan_tree(root: Path, classes: list[str] | None = None) -> tuple[list[Path],
     if not root.is_dir():
         raise DataError(f"{root}: not a directory (expected one sub-directory of images per class)")
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    training = classes is None  # a test tree may lack some of the training classes
     classes = classes or found
     if not classes:
         raise DataError(f"{root}: no class sub-directories (expected {root}/<class>/<image>)")
@@ -39,6 +43,9 @@ def scan_tree(root: Path, classes: list[str] | None = None) -> tuple[list[Path],
     for k, name in enumerate(classes):
         d = root / name
         files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS) if d.is_dir() else []
+        if not files and training:
+            # A training class without images would still get an output unit the model can never learn.
+            raise DataError(f"{d}: class folder with no image files ({', '.join(IMAGE_EXTENSIONS)}); add images or remove it")
         paths += files
         labels += [k] * len(files)
     if not paths:
@@ -47,8 +54,8 @@ def scan_tree(root: Path, classes: list[str] | None = None) -> tuple[list[Path],
 
 
 @register_dataset("folder", needs_path=True, help="an ImageFolder tree DIR/<class>/<image> (or DIR/train + DIR/test), Pillow")
-def folder(path: str | None, *, image_size: int | None = None, **_: object) -> DataBundle:
-    root = Path(path or "")
+def folder(path: str | None, *, image_size: int | None = None, default_size: int | None = None, **_: object) -> DataBundle:
+    root = Path(path or "").expanduser()
     train_dir = root / "train"
     if train_dir.is_dir():
         paths, labels, classes = scan_tree(train_dir)
@@ -61,8 +68,9 @@ def folder(path: str | None, *, image_size: int | None = None, **_: object) -> D
         tr, te = stratified_split(all_labels, TEST_FRACTION, SPLIT_SEED)
         paths, labels = [all_paths[i] for i in tr], [all_labels[i] for i in tr]
         te_paths, te_labels = [all_paths[i] for i in te], [all_labels[i] for i in te]
-    mode, (w, h) = probe_image(paths[0])
-    size = image_size or min(w, h)
+        require_both_splits(root, len(paths), len(te_paths), f"holding out a seeded {TEST_FRACTION:.0%} of each class")
+    mode, _ = probe_image(paths[0])
+    size = resolve_size(image_size, default_size)
     return DataBundle(
         name=f"folder-{root.resolve().name}",
         train=ImageListDataset(paths, torch.tensor(labels), mode, size),

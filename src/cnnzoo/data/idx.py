@@ -14,6 +14,7 @@ LeCun et al. (1998, §III-A) did for LeNet-5, whose C5 needs 32×32 inputs.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
@@ -46,9 +47,13 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, expected {header})")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape, dtype=np.int64))
+    # Python integers: a corrupt header can claim (2**32 - 1)**3 bytes, which wraps around in int64.
+    expected = header + math.prod(shape)
     if len(raw) != expected:
-        raise DataError(f"{path}: {len(raw)} bytes, but the header's shape {shape} needs {expected}; the file is truncated or corrupt")
+        raise DataError(
+            f"{path}: {len(raw):,} bytes, but the header's shape {shape} needs {expected:,} "
+            f"({header} header + {' × '.join(map(str, shape)) or '1'} data); the file is truncated or corrupt"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -74,6 +79,8 @@ def _load(path: str | None, name: str, class_names: list[str], pad: int) -> Data
         x, y = read_idx(img_file), read_idx(lbl_file)
         if x.ndim != 3:
             raise DataError(f"{img_file}: images of shape {x.shape}; expected (N, 28, 28)")
+        if len(x) == 0:  # an empty split fails much later, inside batching, without naming the file
+            raise DataError(f"{img_file}: holds 0 images; expected at least one")
         if y.ndim != 1 or len(y) != len(x):
             raise DataError(f"{lbl_file}: labels of shape {y.shape}; expected ({len(x)},) to match {img_file.name}")
         if y.size and int(y.max()) >= len(class_names):

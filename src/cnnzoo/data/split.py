@@ -9,9 +9,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from cnnzoo.data.datasets import DataBundle
+from cnnzoo.data.datasets import DataBundle, DataError
 
-__all__ = ["carve_validation", "dataset_targets", "prepare_data", "select_classes", "stratified_split"]
+__all__ = [
+    "carve_validation", "dataset_targets", "prepare_data", "require_both_splits", "select_classes", "stratified_split",
+]
 
 
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -31,6 +33,19 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple
         held += idx[:n].tolist()
         keep += idx[n:].tolist()
     return sorted(keep), sorted(held)
+
+
+def require_both_splits(where: object, n_train: int, n_test: int, how: str) -> None:
+    """A :class:`DataError` naming ``where`` unless both splits hold at least one image.
+
+    An empty training set would fail inside batching; an empty test set
+    reports "test accuracy 0.00%" of nothing.
+    """
+    if n_train < 1 or n_test < 1:
+        raise DataError(
+            f"{where}: {n_train} training and {n_test} test image(s) after {how}; "
+            "expected at least one of each (a class needs 2 images to give the test split one)"
+        )
 
 
 def dataset_targets(ds: Dataset) -> list:
@@ -95,9 +110,20 @@ def select_classes(bundle: DataBundle, classes: Sequence[int]) -> DataBundle:
 
 
 def prepare_data(
-    spec: str, *, image_size: int | None = None, classes: Sequence[int] | None = None, val_split: float = 0.0, seed: int = 0
+    spec: str,
+    *,
+    image_size: int | None = None,
+    classes: Sequence[int] | None = None,
+    val_split: float = 0.0,
+    seed: int = 0,
+    default_size: int | None = None,
 ) -> DataBundle:
     """The data a run trains on: ``spec`` at ``image_size``, only ``classes``, a seeded validation split.
+
+    ``default_size``: the side folder: and csv: images are resized to when
+    ``image_size`` is not given, normally the model's own input size (the
+    registry's ``input_size[-1]``); without it they use 224. Formats with a
+    fixed size (MNIST, CIFAR, digits) ignore it.
 
     Training and evaluating a run's checkpoint both call this, so ``cnnzoo eval
     RUN`` sees exactly the classes and the test split the run saw.
@@ -105,7 +131,9 @@ def prepare_data(
     from cnnzoo.data.datasets import build_data
 
     # folder: and csv: call it image_size; the embedded digits call it size.
-    options = {"image_size": image_size, "size": image_size} if image_size else {}
+    options: dict[str, int] = {"image_size": image_size, "size": image_size} if image_size else {}
+    if default_size:
+        options["default_size"] = default_size
     bundle = build_data(spec, **options)
     if classes:
         bundle = select_classes(bundle, classes)

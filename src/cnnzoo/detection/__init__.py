@@ -1,4 +1,4 @@
-"""Detection primitives: boxes, anchors, box coding, NMS, RoI pooling, SPP.
+"""Detection primitives: boxes, anchors, box coding, NMS, RoI pooling, SPP; metrics and dimension clusters.
 
 Signatures follow torchvision's (``box_iou``, ``nms``, ``batched_nms``,
 ``roi_pool``, ``roi_align``), so code moves both ways; boxes are
@@ -26,7 +26,16 @@ from cnnzoo.detection.boxes import (
     check_boxes,
     clip_boxes_to_image,
     generalized_box_iou,
+    upcast_boxes,
 )
+from cnnzoo.detection.kmeans import (
+    anchor_iou_table,
+    boxes_of,
+    format_iou_table,
+    kmeans_anchors,
+    plot_iou_table,
+)
+from cnnzoo.detection.metrics import coco_evaluate, voc_ap, voc_evaluate
 from cnnzoo.detection.nms import batched_nms, nms, nms_reference, soft_nms, soft_nms_reference
 from cnnzoo.detection.roi import RoIAlign, RoIPool, roi_align, roi_pool
 from cnnzoo.detection.spp import SpatialPyramidPooling, spatial_pyramid_pool
@@ -43,21 +52,30 @@ __all__ = [
     "box_center_to_corner",
     "box_convert",
     "box_corner_to_center",
+    "anchor_iou_table",
     "box_iou",
+    "boxes_of",
     "check_boxes",
     "clip_boxes_to_image",
+    "coco_evaluate",
     "decode_boxes",
     "encode_boxes",
+    "format_iou_table",
     "generalized_box_iou",
     "grid_anchors",
+    "kmeans_anchors",
     "multibox_detection",
     "multibox_prior",
     "multibox_target",
     "nms",
     "nms_reference",
+    "plot_iou_table",
     "roi_align",
     "roi_pool",
     "soft_nms",
     "soft_nms_reference",
     "spatial_pyramid_pool",
+    "upcast_boxes",
+    "voc_ap",
+    "voc_evaluate",
 ]

@@ -11,6 +11,11 @@ Boxes with ``x2 < x1`` or ``y2 < y1``, or with NaN/inf coordinates, are a
 ``ValueError`` naming the first offending box: silently accepting them makes
 the intersection formula return nonsense that no later step can detect.
 
+Half-precision boxes (``float16``, ``bfloat16``) are computed in ``float32``,
+as torchvision's ``_upcast`` does: a ``float16`` area above 65,504 (a
+256×256 box) overflows to inf, and IoU then comes out 0 or NaN. Areas, IoU
+and GIoU of half boxes are therefore returned in ``float32``.
+
 Where the union (IoU) or the enclosing box (GIoU) has area 0 — two zero-area
 boxes — we return 0 instead of torchvision's NaN, so that NMS and anchor
 matching never see a NaN.
@@ -30,6 +35,7 @@ __all__ = [
     "check_boxes",
     "clip_boxes_to_image",
     "generalized_box_iou",
+    "upcast_boxes",
 ]
 
 _FORMATS = ("xyxy", "cxcywh", "xywh")
@@ -62,6 +68,11 @@ def check_boxes(boxes: Tensor, name: str = "boxes") -> Tensor:
             f"box {i} is {flat[i].tolist()}"
         )
     return boxes
+
+
+def upcast_boxes(boxes: Tensor) -> Tensor:
+    """``boxes`` in ``float32`` if they are half precision (torchvision's ``_upcast``), else unchanged."""
+    return boxes.float() if boxes.dtype in (torch.float16, torch.bfloat16) else boxes
 
 
 def box_corner_to_center(boxes: Tensor) -> Tensor:
@@ -100,7 +111,7 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
 
 def box_area(boxes: Tensor) -> Tensor:
     """Areas of ``(..., 4)`` corner boxes: ``(x2 - x1)(y2 - y1)``, shape ``(...)``."""
-    boxes = check_boxes(boxes)
+    boxes = upcast_boxes(check_boxes(boxes))
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
 
 
@@ -124,7 +135,7 @@ def _pair(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
         if b.dim() != 2:
             raise ValueError(f"{name} must have shape (N, 4); got {tuple(b.shape)}")
     dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
-    return boxes1.to(dtype), boxes2.to(dtype)
+    return upcast_boxes(boxes1.to(dtype)), upcast_boxes(boxes2.to(dtype))
 
 
 def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:

@@ -27,6 +27,9 @@ all boxes.
 ``nms_reference`` and ``soft_nms_reference`` are the textbook loops over
 Python floats; tests check that the vectorised versions return exactly the
 same indices (and, for soft-NMS, the same scores).
+
+Half-precision boxes are compared in ``float32`` (see :mod:`cnnzoo.detection.boxes`);
+soft-NMS then returns its decayed scores in ``float32`` too.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import math
 import torch
 from torch import Tensor
 
-from cnnzoo.detection.boxes import check_boxes
+from cnnzoo.detection.boxes import check_boxes, upcast_boxes
 
 __all__ = ["batched_nms", "nms", "nms_reference", "soft_nms", "soft_nms_reference"]
 
@@ -44,7 +47,9 @@ _METHODS = ("gaussian", "linear")
 
 
 def _check(boxes: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
-    boxes = check_boxes(boxes)
+    # Half boxes overlap in float32 (torchvision's _upcast): a float16 area above 65,504 is inf,
+    # every IoU is then 0 or NaN and nothing would be suppressed.
+    boxes = upcast_boxes(check_boxes(boxes))
     if boxes.dim() != 2:
         raise ValueError(f"boxes must have shape (N, 4); got {tuple(boxes.shape)}")
     if not isinstance(scores, Tensor) or scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:

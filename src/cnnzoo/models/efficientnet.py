@@ -108,6 +108,10 @@ class EfficientNet(ClassifierInterface, nn.Module):
         in_chans: input channels.
         dropout: before the classifier.
         drop_path_rate: stochastic-depth drop rate of the last block (0.2); 0 disables it.
+        bn_eps: BatchNorm epsilon of every layer. 1e-3 is the paper's TensorFlow
+            code (and timm's weights); torchvision's EfficientNet weights were
+            trained with PyTorch's default 1e-5, so ``cnnzoo.weights`` sets it
+            when it imports them.
     """
 
     min_size = 32
@@ -122,6 +126,7 @@ class EfficientNet(ClassifierInterface, nn.Module):
         in_chans: int = 3,
         dropout: float = 0.2,
         drop_path_rate: float = 0.2,
+        bn_eps: float = 1e-3,
     ) -> None:
         super().__init__()
         if width_mult <= 0 or depth_mult <= 0:
@@ -131,7 +136,9 @@ class EfficientNet(ClassifierInterface, nn.Module):
         if not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1); got {drop_path_rate}")
         self.name, self.in_chans = name, in_chans
-        eps = 1e-3
+        if not 0.0 < bn_eps < 1.0:
+            raise ValueError(f"bn_eps must be in (0, 1); got {bn_eps}")
+        eps = bn_eps
         c = make_divisible(32 * width_mult)
         self.stem = ConvBNAct(in_chans, c, 3, 2, act=nn.SiLU, bn_eps=eps)
         repeats = [math.ceil(n * depth_mult) for *_, n in EFFICIENTNET_B0]

@@ -25,6 +25,8 @@ projection shortcuts are 3×3 stride-2 convs; dropout 0.2 before the classifier.
 
 from __future__ import annotations
 
+from torch import nn
+
 from cnnzoo.models.resnet import ResNet
 from cnnzoo.registry import register_model
 
@@ -41,9 +43,14 @@ _HU = "Hu et al. 2018, arXiv:1709.01507"
 _ENTRY = dict(family="SENet", paper=_HU, year=2018, min_size=32, test_size=(3, 32, 32))
 
 
-def _se(name: str, layers: list[int], reduction: int = 16, **kwargs) -> ResNet:
+def _se(name: str, layers: list[int], reduction: int = 16, stem_pool_ceil: bool = False, **kwargs) -> ResNet:
+    """``stem_pool_ceil``: the stem's 3×3/2 max pool without padding, in ceil mode, as in the
+    authors' released Caffe models (timm's ``legacy_seresnet*`` weights are those models)."""
     kwargs.setdefault("name", name)
-    return ResNet(layers, block="bottleneck", attention="se", reduction=reduction, **kwargs)
+    model = ResNet(layers, block="bottleneck", attention="se", reduction=reduction, **kwargs)
+    if stem_pool_ceil:
+        model.maxpool = nn.MaxPool2d(3, 2, ceil_mode=True)
+    return model
 
 
 # Our MACs count convolutions and FC layers only (see DESIGN.md); the paper's

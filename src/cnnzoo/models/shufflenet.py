@@ -184,6 +184,8 @@ class ShuffleNetV1(ClassifierInterface, nn.Module):
             )
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive; got {width_mult}")
+        if int(24 * width_mult) < 1:  # the 24-channel stem would have no channels
+            raise ValueError(f"width_mult must be at least 1/24 (the stem has 24·width_mult channels); got {width_mult}")
         self.in_chans, self.groups = in_chans, groups
         c = int(24 * width_mult)
         self.stem = nn.Sequential(ConvBNAct(in_chans, c, 3, 2), nn.MaxPool2d(3, 2, 1))

@@ -90,7 +90,7 @@ VGG_CONFIGS: dict[str, list[_Stage]] = {
 _MODEL_TO_CONFIG = {"vgg11": "A", "vgg11_lrn": "A-LRN", "vgg13": "B", "vgg16c": "C", "vgg16": "D", "vgg19": "E"}
 
 
-def vgg_features(cfg_name: str, batch_norm: bool = False, in_chans: int = 3) -> nn.Sequential:
+def vgg_features(cfg_name: str, batch_norm: bool = False, in_chans: int = 3, conv_bias: bool | None = None) -> nn.Sequential:
     """The convolutional part of a VGG configuration: ``(N, in_chans, H, W) -> (N, 512, H/32, W/32)``.
 
     ``cfg_name`` is a configuration letter of table 1 (``"A"``, ``"A-LRN"``,
@@ -98,7 +98,9 @@ def vgg_features(cfg_name: str, batch_norm: bool = False, in_chans: int = 3) -> 
     named as in the released Caffe models, ``conv{stage}_{i}``, ``relu{stage}_{i}``,
     ``bn{stage}_{i}`` and ``pool{stage}``, so that ``features.pool4`` is FCN's
     pool4 (stride 16) and ``features.pool3`` its pool3 (stride 8). Weights are
-    Xavier-uniform, biases zero.
+    Xavier-uniform, biases zero. ``conv_bias`` (default: not ``batch_norm``)
+    keeps the convolutions' biases before BatchNorm, as torchvision's
+    ``vgg*_bn`` weights do (a bias before BN is redundant, but it is in them).
 
         >>> from cnnzoo.models.vgg import vgg_features
         >>> f = vgg_features("vgg16")
@@ -111,6 +113,7 @@ def vgg_features(cfg_name: str, batch_norm: bool = False, in_chans: int = 3) -> 
         raise ValueError(f"unknown VGG configuration {cfg_name!r}; accepted: {', '.join(accepted)}")
     layers = nn.Sequential()
     c = in_chans
+    bias = not batch_norm if conv_bias is None else conv_bias
     for s, stage in enumerate(VGG_CONFIGS[key], start=1):
         i = 0
         for item in stage:
@@ -119,7 +122,7 @@ def vgg_features(cfg_name: str, batch_norm: bool = False, in_chans: int = 3) -> 
                 continue
             k, maps = item
             i += 1
-            layers.add_module(f"conv{s}_{i}", nn.Conv2d(c, maps, k, padding=k // 2, bias=not batch_norm))
+            layers.add_module(f"conv{s}_{i}", nn.Conv2d(c, maps, k, padding=k // 2, bias=bias))
             if batch_norm:
                 layers.add_module(f"bn{s}_{i}", nn.BatchNorm2d(maps))
             layers.add_module(f"relu{s}_{i}", nn.ReLU(inplace=True))
@@ -146,6 +149,8 @@ class VGG(ClassifierInterface, nn.Module):
         in_chans: input channels.
         batch_norm: BatchNorm after every convolution (not in the paper).
         drop_rate: dropout after fc6 and fc7 (0.5 in the paper).
+        conv_bias: convolution biases even with ``batch_norm`` (torchvision's
+            ``vgg*_bn`` weights have them; ``cnnzoo.weights`` sets it for them).
 
     Children: ``features`` (see :func:`vgg_features`), ``avgpool`` (adaptive,
     to 7×7) and ``classifier`` (``fc6``, ``relu6``, ``drop6``, ``fc7``, ``relu7``,
@@ -163,12 +168,13 @@ class VGG(ClassifierInterface, nn.Module):
         batch_norm: bool = False,
         drop_rate: float = 0.5,
         name: str = "vgg",
+        conv_bias: bool | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1); got {drop_rate}")
         self.in_chans, self.config, self.name = in_chans, config, name
-        self.features = vgg_features(config, batch_norm=batch_norm, in_chans=in_chans)
+        self.features = vgg_features(config, batch_norm=batch_norm, in_chans=in_chans, conv_bias=conv_bias)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         c = nn.Sequential()
         c.add_module("fc6", _linear(512 * 7 * 7, 4096))

@@ -19,7 +19,11 @@ from cnnzoo.scratch.layers import Module
 from cnnzoo.scratch.losses import softmax_cross_entropy_loss
 from cnnzoo.scratch.optim import Optimizer, create_optimizer
 
-__all__ = ["ScratchConfig", "SCHEDULES", "scheduled_lr", "evaluate", "train_epoch", "fit"]
+__all__ = ["ScratchConfig", "SCHEDULES", "ScratchDiverged", "scheduled_lr", "evaluate", "train_epoch", "fit"]
+
+
+class ScratchDiverged(ValueError):
+    """The loss or the weights became NaN or infinite (a learning rate far too large, usually)."""
 
 
 @dataclass
@@ -37,13 +41,19 @@ class ScratchConfig:
     target_acc: float | None = None  # stop after the first epoch that reaches it
 
     def __post_init__(self) -> None:
+        # The same limits as cnnzoo train's: a run that could never finish is refused, not started.
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be positive; got {self.epochs}, {self.batch_size}")
+        if self.epochs > MAX_EPOCHS or self.batch_size > MAX_BATCH:
+            raise ValueError(f"epochs must be at most {MAX_EPOCHS} and batch_size at most {MAX_BATCH}; got {self.epochs}, {self.batch_size}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0; got {self.lr}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
 
 
 SCHEDULES = ("constant", "cosine")
+MAX_EPOCHS, MAX_BATCH = 1_000_000, 1 << 20
 
 
 def scheduled_lr(base_lr: float, epoch: int, epochs: int, schedule: str) -> float:
@@ -84,11 +94,16 @@ def train_epoch(
     loss_sum, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         idx = order[i : i + batch_size]
-        scores = model.forward(x[idx])
-        loss, dscores = softmax_cross_entropy_loss(scores, y[idx], label_smoothing)
+        # Overflow is what divergence looks like; it is reported below as one error, not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = model.forward(x[idx])
+            loss, dscores = softmax_cross_entropy_loss(scores, y[idx], label_smoothing)
+        if not math.isfinite(loss):
+            raise ScratchDiverged(f"the loss became {loss} at batch {i // batch_size + 1}")
         optimizer.zero_grad()
-        model.backward(dscores.astype(scores.dtype, copy=False))
-        optimizer.step()
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.backward(dscores.astype(scores.dtype, copy=False))
+            optimizer.step()
         loss_sum += loss * len(idx)
         correct += int((scores.argmax(axis=1) == y[idx]).sum())
         if on_batch is not None:
@@ -120,7 +135,13 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         opt.lr = scheduled_lr(base_lr, epoch, config.epochs, config.schedule)
         start = time.perf_counter()
-        train_loss, train_acc = train_epoch(model, opt, x_train, y_train, config.batch_size, rng, config.label_smoothing, on_batch)
+        try:
+            train_loss, train_acc = train_epoch(model, opt, x_train, y_train, config.batch_size, rng, config.label_smoothing, on_batch)
+        except ScratchDiverged as e:
+            raise ScratchDiverged(f"{e} of epoch {epoch}") from None
+        bad = [name for name, p in model.named_parameters() if not np.isfinite(p.data).all()]
+        if bad:  # the last step's update overflowed; the next forward would give a NaN loss
+            raise ScratchDiverged(f"the weights became NaN or infinite in epoch {epoch} ({', '.join(bad[:3])})")
         seconds = time.perf_counter() - start
         test_loss, test_acc = evaluate(model, x_test, y_test)
         row = {

@@ -135,12 +135,23 @@ def _classes_problem(classes: list[int]) -> str | None:
     return None
 
 
+MAX_CLASSES = 1_000_000  # ImageNet-21k has 21,841; a million output units is already a 2 GB classifier at 512 features
+
+
 def _kwargs_problem(kwargs: dict[str, Any]) -> str | None:
     bad = [k for k in kwargs if not (isinstance(k, str) and k.isidentifier())]
-    return f"keys must be keyword-argument names; got {bad[0]!r}" if bad else None
+    if bad:
+        return f"keys must be keyword-argument names; got {bad[0]!r}"
+    n = kwargs.get("num_classes")
+    if n is not None and not (_is_int(n) and 1 <= n <= MAX_CLASSES):
+        return f"num_classes must be an integer from 1 to {MAX_CLASSES}; got {_show(n)}"
+    return None
 
 
-_DATA_HELP = "digits (embedded), digits-seg, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, csv:FILE."
+_DATA_HELP = (
+    "digits (embedded), digits-seg, digits-det, mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR, "
+    "folder:DIR, csv:FILE, voc-seg:DIR, mask-pairs:DIR, voc:DIR, coco:DIR."
+)
 
 
 @dataclass
@@ -179,7 +190,7 @@ class TrainConfig:
     # Data: a validation split carved from the training set, a subset of classes, the image side.
     val_split: float = setting(0.0, "Fraction of the training set held out (per class, seeded) for validation.", min=0, below=1)
     classes: list[int] | None = setting(None, "Train on these classes only, e.g. 0,1,2,3,4 (relabelled 0..k-1).", min=0, check=_classes_problem, default_text="all")
-    image_size: int | None = setting(None, "folder:/csv: resize the shorter side to this and centre-crop a square.", min=1, max=16384, default_text="the data set's own")
+    image_size: int | None = setting(None, "folder:/csv: resize the shorter side to this and centre-crop a square.", min=1, max=16384, default_text="the data set's own; folder:/csv: the model's input size")
     # Loss and regularisation.
     loss: str = setting("auto", "Loss; auto: bce for multi-label data, else cross_entropy.", choices=("auto", *LOSSES))
     l1: float = setting(0.0, "L1 penalty λ·Σ|w| over conv and linear weights.", min=0)

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-__all__ = ["DistInfo", "ResumableDistributedSampler", "ShardSampler", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "wrap_model"]
+__all__ = ["DistInfo", "DistributedSetupError", "ResumableDistributedSampler", "ShardSampler", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "wrap_model"]
 
 
 @dataclass
@@ -45,15 +48,91 @@ class DistInfo:
         return self.rank == 0
 
 
+class DistributedSetupError(ValueError):
+    """The environment describes a distributed launch that cannot work (a variable missing or malformed, a peer absent)."""
+
+
+LAUNCH_HINT = "launch with torchrun --nproc_per_node=N -m cnnzoo train …, which sets them all"
+TIMEOUT_ENV = "CNNZOO_DIST_TIMEOUT"  # seconds to wait for every process to join (default 300)
+
+
+def _env_int(name: str, low: int, high: int | None = None) -> int:
+    text = os.environ[name]
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        expected = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise DistributedSetupError(f"{name} must be an integer {expected}; got {text!r}")
+    return value
+
+
+def _check_launch_env() -> int:
+    """``WORLD_SIZE`` after checking what joining a process group needs; 1 for a single-process run."""
+    if "WORLD_SIZE" not in os.environ:
+        if os.environ.get("RANK", "0") != "0":
+            raise DistributedSetupError(f"RANK={os.environ['RANK']} is set but WORLD_SIZE is not; {LAUNCH_HINT}")
+        return 1
+    world = _env_int("WORLD_SIZE", 1)
+    if world == 1:
+        return 1
+    missing = [n for n in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(n)]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise DistributedSetupError(f"WORLD_SIZE={world} asks for a distributed run, but {' and '.join(missing)} {verb} not set; {LAUNCH_HINT}")
+    _env_int("RANK", 0, world - 1)
+    _env_int("MASTER_PORT", 1, 65535)
+    if "LOCAL_RANK" in os.environ:
+        _env_int("LOCAL_RANK", 0, world - 1)
+    return world
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2: c10d's C++ logs each failed connection attempt there, stack frames and all."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _join(backend: str, world: int) -> None:
+    seconds = _env_int(TIMEOUT_ENV, 1) if TIMEOUT_ENV in os.environ else 300
+    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    try:
+        with _quiet_stderr():  # a failure is reported below, in one line
+            dist.init_process_group(backend, timeout=timedelta(seconds=seconds))
+    except (RuntimeError, ValueError) as e:  # DistStoreError and gloo's errors are RuntimeErrors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DistributedSetupError(
+            f"rank {os.environ['RANK']} of WORLD_SIZE={world} could not join the process group at {where} "
+            f"within {seconds:g} s ({first}); start all {world} processes ({LAUNCH_HINT})"
+        ) from None
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
-    """Join the process group described by torchrun's environment variables, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    """Join the process group described by torchrun's environment variables, if any.
+
+    A launch without torchrun that lacks a variable, or whose peers never come,
+    is a :class:`DistributedSetupError` naming what is missing (after at most
+    ``CNNZOO_DIST_TIMEOUT`` seconds, 300 by default), not a hang or a traceback.
+    """
+    if dist.is_initialized():
+        world = dist.get_world_size()
+    else:
+        world = _check_launch_env()
     if world <= 1 and not dist.is_initialized():
         return DistInfo()
     here = False
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and device != "cpu"
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        _join("nccl" if use_cuda else "gloo", world)
         here = True
     rank = dist.get_rank()
     local = int(os.environ.get("LOCAL_RANK", rank))

@@ -9,7 +9,8 @@
 * :func:`evaluate_checkpoint` rebuilds a run's model and its data as the run
   had them (data spec, class subset, validation split, image size; or another
   data set), and evaluates it, with test-time augmentation for classifiers.
-* :func:`predict_files` gives the top classes of image files.
+* :func:`predict_files` gives the top classes of image files;
+  :func:`predict_masks` segments them, writing palette PNG masks and overlays.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from cnnzoo.data import DataBundle
 from cnnzoo.data.images import decode_image
+from cnnzoo.registry import get_model_info
 from cnnzoo.train.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -41,7 +43,7 @@ from cnnzoo.train.tasks import Task, TaskContext, build_task, main_output
 from cnnzoo.train.tasks.base import summed_over_processes
 from cnnzoo.train.tta import TTA_MODES, TTAClassifier, default_scales, dense_model
 
-__all__ = ["evaluate", "evaluate_checkpoint", "jsonable", "normalizer", "predict_files", "run_data", "write_evaluation"]
+__all__ = ["evaluate", "evaluate_checkpoint", "jsonable", "normalizer", "predict_files", "predict_masks", "run_data", "write_evaluation"]
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
@@ -172,9 +174,10 @@ def run_data(meta: CheckpointMeta, data: str | None = None) -> DataBundle:
 
     cfg = meta.config or {}
     size, classes, val_split, seed = cfg.get("image_size"), cfg.get("classes"), cfg.get("val_split") or 0.0, cfg.get("seed", 0)
+    default = get_model_info(meta.model).input_size[-1]  # as training chose it for folder:/csv: data
     if data is None:
-        return prepare_data(meta.data, image_size=size, classes=classes, val_split=val_split, seed=seed)
-    bundle = prepare_data(data, image_size=size)
+        return prepare_data(meta.data, image_size=size, classes=classes, val_split=val_split, seed=seed, default_size=default)
+    bundle = prepare_data(data, image_size=size, default_size=default)
     if classes and bundle.num_classes != meta.num_classes:  # another data set with the run's full label set
         bundle = select_classes(bundle, classes)
     return carve_validation(bundle, val_split, seed) if val_split > 0 else bundle
@@ -291,3 +294,63 @@ def predict_files(
         top = [{"class": int(i), "name": names[int(i)] if int(i) < len(names) else str(int(i)), "probability": float(v)} for v, i in zip(vals, idx)]
         results.append({"file": str(path), "top": top})
     return results
+
+
+OVERLAY_ALPHA = 0.5  # weight of the class colour over the image where a class is predicted
+
+
+@torch.no_grad()
+def predict_masks(
+    checkpoint: str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    invert: bool = False,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Segment each image file with a segmentation checkpoint; write ``STEM-mask.png`` and ``STEM-overlay.png``.
+
+    The whole image is segmented at its own size (the networks are fully
+    convolutional), normalised as the run's training images were; score maps
+    at a stride are upsampled bilinearly to the image. The mask is an 8-bit
+    palette PNG of class indices in VOC's colours; the overlay blends those
+    colours over the image where a class other than 0 is predicted.
+    """
+    from PIL import Image
+
+    from cnnzoo.data.voc_seg import voc_palette
+    from cnnzoo.layers.upsample import resize_to
+
+    dev = torch.device(device)
+    model, meta = load_model_and_meta(checkpoint, dev)
+    if meta.task != "segmentation":
+        raise ValueError(f"predict_masks needs a segmentation checkpoint; {checkpoint} holds a {meta.task} model ({meta.model})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    norm, palette, names = normalizer(meta, dev), voc_palette(), meta.class_names
+    results = []
+    for path in paths:
+        x = decode_image(path, meta.in_chans, None)[None].to(dev)
+        scores = main_output(model(norm(1.0 - x if invert else x))).float()
+        mask = resize_to(scores, x.shape[-2:]).argmax(1)[0].to(torch.uint8).cpu().numpy()
+        stem = Path(path).stem
+        image = Image.fromarray(mask, mode="P")
+        image.putpalette(palette.flatten().tolist())
+        files = {"mask": out / f"{stem}-mask.png", "overlay": out / f"{stem}-overlay.png"}
+        image.save(files["mask"])
+        _overlay(x[0].cpu(), mask, palette).save(files["overlay"])
+        counts = {names[c] if c < len(names) else str(c): int(n) for c, n in enumerate(torch.bincount(torch.from_numpy(mask).flatten().long()).tolist()) if n}
+        results.append({"file": str(path), "mask": str(files["mask"]), "overlay": str(files["overlay"]), "pixels": counts})
+    return results
+
+
+def _overlay(image: Tensor, mask: Any, palette: Any):
+    """An RGB PIL image: ``image`` with each predicted class's colour blended in (class 0 left as is)."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = image.expand(3, -1, -1).permute(1, 2, 0).numpy() * 255.0  # grey images as grey RGB
+    colour = palette[mask].astype(np.float32)
+    labelled = (mask > 0)[..., None]
+    blended = np.where(labelled, (1 - OVERLAY_ALPHA) * rgb + OVERLAY_ALPHA * colour, rgb)
+    return Image.fromarray(blended.round().clip(0, 255).astype(np.uint8), mode="RGB")

@@ -54,18 +54,22 @@ class TrainResult:
 
     def summary(self) -> str:
         """One line: the run's own model and data, the score, where the run is."""
+
+        def _count(n: int, noun: str) -> str:  # "1 epoch", "2 epochs"
+            return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
         if "epoch" not in self.final:
-            return f"{self.model_name}: stopped after {self.step} steps; checkpoint in {self.run_dir} (continue with --resume {self.run_dir})"
+            return f"{self.model_name}: stopped after {_count(self.step, 'step')}; checkpoint in {self.run_dir} (continue with --resume {self.run_dir})"
         f = self.final
         split = "val" if f"val_{self.score_key}" in f else "test"
         line = (
             f"{self.model_name} on {self.data_name}: {split} {self.score_label} {f[f'{split}_{self.score_key}']:.2%} "
-            f"after {f['epoch']} epochs (best {self.best_score:.2%}); run directory {self.run_dir}"
+            f"after {_count(f['epoch'], 'epoch')} (best {self.best_score:.2%}); run directory {self.run_dir}"
         )
         if split == "val" and f"test_{self.score_key}" in f:
             line += f"\ntest {self.score_label} of the final model: {f[f'test_{self.score_key}']:.2%}"
         if self.stop_reason == "max_steps":
-            line += f"\nstopped after {self.step} steps (continue with --resume {self.run_dir})"
+            line += f"\nstopped after {_count(self.step, 'step')} (continue with --resume {self.run_dir})"
         return line
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.scratch.train import ScratchConfig
+from cnnzoo.scratch.train import ScratchConfig, ScratchDiverged
 from cnnzoo.train.meta import CheckpointMeta, Normalization
 from cnnzoo.train.rundir import RunDirectory
 
@@ -99,6 +99,15 @@ class _EpochEnd:
             save_tensors_checkpoint(self.run_dir.checkpoint_stem(name), tensors, meta)
 
 
+def _diverged(e: ScratchDiverged, run_dir: RunDirectory) -> ValueError:
+    """The torch trainer's divergence error: what happened, what to do, which checkpoint is kept."""
+    from cnnzoo.train.state import TrainingDiverged
+
+    done = run_dir.rows[-1]["epoch"] if run_dir.rows else 0
+    kept = f"{run_dir.path / 'checkpoint-last'} (after epoch {done})" if done else "none was written before"
+    return TrainingDiverged(f"{e}; lower --lr or choose another --optimizer. The last good checkpoint is kept: {kept}")
+
+
 def run_scratch(
     config: ScratchConfig,
     out: str | os.PathLike[str],
@@ -137,7 +146,10 @@ def run_scratch(
         if on_start is not None:
             on_start(config.epochs * len(data.x_train))
         with threadpool_limits(limits=threads):
-            fit(net, data.x_train, data.y_train, data.x_test, data.y_test, config, on_epoch=epoch_end, on_batch=on_batch)
+            try:
+                fit(net, data.x_train, data.y_train, data.x_test, data.y_test, config, on_epoch=epoch_end, on_batch=on_batch)
+            except ScratchDiverged as e:
+                raise _diverged(e, run_dir) from None
     result = epoch_end.result
     result.rows = list(run_dir.rows)
     result.seconds = time.perf_counter() - epoch_end.start

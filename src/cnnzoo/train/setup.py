@@ -24,10 +24,12 @@ from cnnzoo.data import DataBundle
 from cnnzoo.data.augment import build_augment, rgb_eigen, train_crop
 from cnnzoo.data.split import prepare_data
 from cnnzoo.registry import create, get_model_info
+from cnnzoo.threads import apply_thread_policy
 from cnnzoo.train import distributed as D
 from cnnzoo.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, resolve_checkpoint
-from cnnzoo.train.config import TrainConfig
+from cnnzoo.train.config import ConfigError, TrainConfig
 from cnnzoo.train.finetune import load_backbone, param_groups
+from cnnzoo.train.memory_budget import check_fits
 from cnnzoo.train.meta import SCHEMA, CheckpointMeta, Normalization
 from cnnzoo.train.optim import DEFAULT_LR, build_optimizer
 from cnnzoo.train.pipeline import InputPipeline, channel_stats
@@ -53,7 +55,13 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
     else:
         seed_everything(config.seed)
     device = _device(config.device, dist)
-    data = prepare_data(config.data, image_size=config.image_size, classes=config.classes, val_split=config.val_split, seed=config.seed)
+    _check_memory_before_data(config, device)
+    data = prepare_data(
+        config.data, image_size=config.image_size, classes=config.classes, val_split=config.val_split,
+        seed=config.seed, default_size=get_model_info(config.model).input_size[-1],  # folder:/csv: without --image-size
+    )  # fmt: skip
+    _check_model_fits_data(config, data)
+    _check_memory(config, device, _model_kwargs(config, data), (data.in_chans, *data.image_size))
     train_set = data.train if config.limit_train is None else Subset(data.train, range(min(config.limit_train, len(data.train))))
     module, init = _build_model(config, data, resumed=ckpt is not None)
     norm, aug_name = _normalization(config, data, train_set, ckpt, _min_size(module, config.model)), _aug_name(config, data)
@@ -85,6 +93,8 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
         autocast_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision),
         macs_per_image=_macs_per_image(module, (data.in_chans, *norm.size)), peak_tflops=_peak_tflops(device, config.peak_tflops),
     )  # fmt: skip
+    if device.type == "cpu":  # one thread for small models: spinning OpenMP threads slow them on a busy CPU
+        apply_thread_policy(run.macs_per_image, config.batch_size)
     if ckpt is not None:
         run.load_state_dict(ckpt)
     if run_dir is not None:
@@ -120,10 +130,54 @@ def _device(name: str, dist: D.DistInfo) -> torch.device:
     return torch.device(name)
 
 
+def _model_kwargs(config: TrainConfig, data: DataBundle) -> dict[str, Any]:
+    # The data decides; an --arg num_classes that disagrees was refused by _check_model_fits_data.
+    return {**config.model_kwargs, "num_classes": data.num_classes, "in_chans": data.in_chans}
+
+
+def _check_model_fits_data(config: TrainConfig, data: DataBundle) -> None:
+    """A segmentation model needs segmentation data (and the reverse); an explicit num_classes must match the data."""
+    wants = get_model_info(config.model).task
+    has = "segmentation" if data.task == "segmentation" else "classification"  # multi-label: per-image outputs too
+    if wants != has:
+        needs = "a mask per image (e.g. digits-seg)" if wants == "segmentation" else "a label per image"
+        what = "a mask" if has == "segmentation" else "a label"
+        raise ConfigError("data", f"{config.data} has {what} per image, but {config.model} is a {wants} model: it needs {needs}")
+    given = config.model_kwargs.get("num_classes")
+    if given is not None and given != data.num_classes:
+        raise ConfigError(
+            "model_kwargs", f"num_classes={given!r} disagrees with the data: {data.name} has {data.num_classes} classes; "
+            "drop it (the data decides), or train on some of them with --classes",
+        )  # fmt: skip
+
+
+def _check_memory_before_data(config: TrainConfig, device: torch.device) -> None:
+    """Refuse a size or a class count that cannot fit before any image is decoded at that size.
+
+    The data's channels are not known yet: three (what folder: and csv: decode
+    colour images to) at the asked image size; without one, only the weights
+    (of an explicit num_classes) are checked, as the size comes with the data.
+    """
+    if config.resume or (config.image_size is None and "num_classes" not in config.model_kwargs):
+        return
+    info = get_model_info(config.model)
+    side = config.image_size or info.min_size or 1
+    chans = config.model_kwargs.get("in_chans", 3 if config.image_size else info.input_size[0])
+    kwargs = {**config.model_kwargs, "in_chans": chans}
+    _check_memory(config, device, kwargs, (chans, side, side), activations=config.image_size is not None)
+
+
+def _check_memory(config: TrainConfig, device: torch.device, kwargs: dict[str, Any], size: tuple[int, ...], activations: bool = True) -> None:
+    side = get_model_info(config.model).min_size or 1
+    shape = (int(size[0]), max(int(size[1]), side), max(int(size[2]), side))
+    hint = "--image-size, --batch-size or the model's size (--arg num_classes, width_mult, …)"
+    half = config.precision != "fp32" and device.type == "cuda"  # autocast keeps activations in 16 bits
+    check_fits(config.model, kwargs, shape, config.batch_size, device, hint, activation_bytes=2 if half else 4, activations=activations)
+
+
 def _build_model(config: TrainConfig, data: DataBundle, *, resumed: bool) -> tuple[nn.Module, dict[str, Any]]:
     """The model for ``data``; with ``--init``, every weight but the output layers copied from that checkpoint."""
-    kwargs = {**config.model_kwargs, "num_classes": data.num_classes, "in_chans": data.in_chans}  # the data decides
-    module = create(config.model, **kwargs)
+    module = create(config.model, **_model_kwargs(config, data))
     if not config.init:
         return module, {}
     heads = list(module.output_layers())
@@ -216,7 +270,7 @@ def eval_loader_for(dataset: Dataset, config: TrainConfig, task, dist: D.DistInf
 
 
 def _meta(config: TrainConfig, data: DataBundle, module: nn.Module, task: str, norm: Normalization, init: dict[str, Any]) -> CheckpointMeta:
-    kwargs = {**config.model_kwargs, "num_classes": data.num_classes, "in_chans": data.in_chans}  # the data decides
+    kwargs = _model_kwargs(config, data)
     return CheckpointMeta(
         schema=SCHEMA, model=config.model, model_kwargs=kwargs, task=task, data=config.data, data_name=data.name,
         num_classes=data.num_classes, class_names=list(data.class_names or []), in_chans=data.in_chans,

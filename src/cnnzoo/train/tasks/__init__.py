@@ -6,7 +6,7 @@ owns its batches, loss, running score, evaluation metrics and report plots
 (:mod:`cnnzoo.train.tasks.base` describes the contract).
 """
 
-from cnnzoo.train.tasks import classification, multilabel, segmentation  # noqa: F401  (they register themselves)
+from cnnzoo.train.tasks import classification, detection, multilabel, segmentation  # noqa: F401  (they register themselves)
 from cnnzoo.train.tasks.base import (
     TASKS,
     Meter,

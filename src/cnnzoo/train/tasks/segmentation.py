@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from cnnzoo.data.seg_augment import joint_augment
 from cnnzoo.layers.upsample import resize_to
 from cnnzoo.train.metrics import fcn_scores
 from cnnzoo.train.plots import plot_confusion, plot_per_class
@@ -29,11 +30,24 @@ from cnnzoo.train.tasks.report import fmt
 __all__ = ["IGNORE_INDEX", "SegmentationTask"]
 
 IGNORE_INDEX = 255  # pixels without a label (VOC's object borders, padding)
+JOINT_PRESETS = ("none", "digits")  # image presets that augment_batch replays on the label map
 
 
 def scores_at(logits: Tensor, target: Tensor) -> Tensor:
     """``logits`` resized to the label map's size (a no-op when they match)."""
     return resize_to(logits, target.shape[-2:])
+
+
+def pixel_focal_loss(scores: Tensor, target: Tensor, gamma: float = 2.0) -> Tensor:
+    """Mean over labelled pixels of ``−(1 − p_y)^γ log p_y`` (Lin et al. 2017, arXiv:1708.02002, eq. 4).
+
+    The many easy background pixels then weigh little next to the few digit
+    pixels that are still wrong: the imbalance a per-pixel cross-entropy suffers from.
+    """
+    labelled = target != IGNORE_INDEX
+    logp = F.log_softmax(scores.float(), 1).gather(1, target.where(labelled, 0)[:, None]).squeeze(1)
+    per_pixel = -(1 - logp.exp()).pow(gamma) * logp
+    return per_pixel[labelled].sum() / labelled.sum().clamp_min(1)
 
 
 class PixelMeter(SumMeter):
@@ -81,19 +95,28 @@ class SegmentationTask(Task):
     def resolve_loss(self, name: str) -> str:
         if name in ("auto", "cross_entropy"):
             return "cross_entropy"
-        raise TaskError(f"--loss {name!r} does not fit segmentation; expected cross_entropy or auto (per-pixel cross-entropy)")
+        if name == "focal":
+            return "focal"
+        raise TaskError(f"--loss {name!r} does not fit segmentation; expected cross_entropy, focal or auto (per-pixel cross-entropy)")
 
     def criterion(self) -> Callable[[Tensor, Tensor], Tensor]:
-        smoothing = self.ctx.label_smoothing
+        smoothing, focal = self.ctx.label_smoothing, self.loss_name == "focal"
 
         def loss(logits: Tensor, target: Tensor) -> Tensor:
-            return F.cross_entropy(scores_at(logits, target), target, ignore_index=IGNORE_INDEX, label_smoothing=smoothing)
+            scores = scores_at(logits, target)
+            if focal:
+                return pixel_focal_loss(scores, target)
+            return F.cross_entropy(scores, target, ignore_index=IGNORE_INDEX, label_smoothing=smoothing)
 
         return loss
 
     def augment_batch(self, augment: Callable[[Tensor], Tensor], x: Tensor, target: Any) -> tuple[Tensor, Any]:
-        # The presets move and crop images alone; the label maps would no longer match them.
-        raise TaskError("--aug: the augmentation presets transform the image but not its label map; segmentation trains with --aug none")
+        """Move the label map with the image: one draw, bilinear for pixels, nearest for labels."""
+        joint = joint_augment(augment)
+        if joint is None:
+            # Crops and flips drawn inside kornia cannot be replayed on the label map.
+            raise TaskError(f"--aug: {type(augment).__name__} cannot move a label map with its image; segmentation accepts {', '.join(JOINT_PRESETS)}")
+        return joint(x, target)
 
     def train_meter(self, device: torch.device) -> Meter:
         return PixelMeter(device)
