@@ -27,9 +27,13 @@ def _logits(out):
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
-def test_registry_is_not_empty_and_sorted():
+def test_registry_is_not_empty_and_sorted_as_people_count():
+    from cnnzoo.registry import natural_key
+
     assert "lenet5" in NAMES
-    assert NAMES == sorted(NAMES)
+    assert NAMES == sorted(NAMES, key=natural_key)
+    resnets = [n for n in NAMES if n.startswith("resnet") and n[6:].isdigit()]
+    assert resnets.index("resnet18") < resnets.index("resnet101")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -184,3 +184,96 @@ def test_pixel_focal_loss_is_cross_entropy_at_gamma_0_and_ignores_255():
     assert pixel_focal_loss(scores, target).item() < ce.item()  # (1 − p)² < 1 down-weights every pixel
     task = build_task("segmentation", TaskContext(num_classes=4, loss="focal"))
     assert task.loss_name == "focal" and task.loss_fn()(scores, target).item() == pytest.approx(pixel_focal_loss(scores, target).item())
+
+
+def test_unet_weighted_loss_uses_the_eq2_map_of_each_batch_and_ignores_255():
+    import torch.nn.functional as F
+
+    from cnnzoo.data.seg_weights import batch_weight_maps, unet_weight_map
+    from cnnzoo.train.tasks.segmentation import weighted_pixel_loss
+
+    target = torch.zeros(2, 20, 30, dtype=torch.long)
+    target[:, 5:15, 2:12], target[:, 5:15, 14:24] = 1, 2  # two objects, a 2-pixel gap
+    target[1, 0, :] = 255
+    maps = batch_weight_maps(target, 3)
+    assert maps.shape == target.shape and maps[1, 0].abs().sum() == 0  # no label, no weight
+    assert torch.allclose(maps[0], unet_weight_map(target[0], 3))  # w0 = 10, σ = 5
+    torch.manual_seed(0)
+    scores = torch.randn(2, 3, 20, 30)
+    nll = F.cross_entropy(scores, target, ignore_index=255, reduction="none")
+    labelled = target != 255
+    expected = (maps * nll)[labelled].sum() / labelled.sum()
+    task = build_task("segmentation", TaskContext(num_classes=3, loss="unet_weighted"))
+    assert task.loss_name == "unet_weighted"
+    assert task.loss_fn()(scores, target).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert weighted_pixel_loss(scores, target, torch.ones_like(maps)).item() == pytest.approx(F.cross_entropy(scores, target, ignore_index=255).item(), rel=1e-5)
+
+
+def test_unet_weighted_loss_is_refused_outside_segmentation():
+    from cnnzoo.train.config import TrainConfig
+    from cnnzoo.train.losses import LOSSES
+
+    assert "unet_weighted" in LOSSES
+    TrainConfig(loss="unet_weighted").validate()  # a declared choice; the data decides later
+    with pytest.raises(ValueError, match="segmentation data"):
+        build_task("classification", TaskContext(num_classes=10, loss="unet_weighted")).loss_fn()
+    with pytest.raises(TaskError, match="multi-label"):
+        build_task("multilabel", TaskContext(num_classes=10, loss="unet_weighted"))
+
+
+def test_apply_recipe_fills_only_settings_left_at_their_defaults():
+    from cnnzoo.data.digits_seg import RECIPE, RECIPES
+    from cnnzoo.train.config import TrainConfig
+    from cnnzoo.train.recipe import apply_recipe
+
+    config, record = apply_recipe(TrainConfig(model="unet", data="digits-seg"), RECIPES)
+    assert (config.batch_size, config.lr, config.epochs) == (8, 1e-2, 30)
+    assert config.model_kwargs == RECIPE["model_kwargs"] and record["recipe"] == "unet"
+    typed = TrainConfig(model="unet", data="digits-seg", epochs=3, lr=2e-3, model_kwargs={"base_width": 4})
+    config, record = apply_recipe(typed, RECIPES)
+    assert (config.epochs, config.lr, config.batch_size) == (3, 2e-3, 8)  # typed values stay
+    assert config.model_kwargs["base_width"] == 4 and config.model_kwargs["batch_norm"] is True
+    assert "base_width" not in record["applied"]["model_kwargs"] and "epochs" not in record["applied"]
+    # The rule is equality with the declared default: a typed --epochs 40 looks untyped.
+    assert apply_recipe(TrainConfig(model="unet", epochs=40), RECIPES)[0].epochs == 30
+    config, record = apply_recipe(TrainConfig(model="deeplab_v1_tiny"), RECIPES)  # no own recipe: the generic one
+    assert record == {"recipe": "*", "applied": {"batch_size": 8, "lr": 1e-2}} and config.model_kwargs == {}
+    plain = TrainConfig()
+    assert apply_recipe(plain, None) == (plain, {}) and apply_recipe(plain, {}) == (plain, {})
+    with pytest.raises(ValueError, match="'epoch'.*not a training setting"):
+        apply_recipe(plain, {"*": {"epoch": 3}})
+
+
+def test_setup_applies_the_digits_seg_recipe_and_records_it_but_leaves_classification_alone(tmp_path):
+    import json
+
+    from cnnzoo.train.config import TrainConfig
+    from cnnzoo.train.setup import setup
+
+    run = setup(TrainConfig(model="unet", data="digits-seg", epochs=2, out=str(tmp_path / "seg"), progress=False))
+    assert (run.config.batch_size, run.config.lr, run.config.epochs) == (8, 1e-2, 2)
+    assert run.module.padding is True and run.meta.model_kwargs["batch_norm"] is True
+    saved = json.loads((tmp_path / "seg" / "config.json").read_text())
+    assert saved["batch_size"] == 8 and saved["data_info"]["recipe"]["recipe"] == "unet"
+    assert saved["data_info"]["recipe"]["applied"]["lr"] == 1e-2 and "epochs" not in saved["data_info"]["recipe"]["applied"]
+    TrainConfig.from_file(tmp_path / "seg" / "config.json").validate()  # the record does not break loading it back
+    run = setup(TrainConfig(model="lenet5", data="digits", epochs=1, out=str(tmp_path / "cls"), progress=False))
+    assert run.config.batch_size == TrainConfig.batch_size and run.config.lr is None
+    assert "recipe" not in json.loads((tmp_path / "cls" / "config.json").read_text())["data_info"]
+
+
+def test_small_configurations_of_the_digits_seg_recipes():
+    import cnnzoo
+
+    dl = cnnzoo.create("deeplabv3_resnet18", num_classes=11, width_mult=0.25, output_stride=4, rates=[1, 2, 3]).eval()
+    rates = [m.dilation[0] for m in dl.backbone.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size[0] == 3]
+    assert rates[-4:] == [8, 8, 16, 16]  # conv5_x at rate 8, multi-grid (1, 2, 4) over its two blocks of two convs
+    with torch.no_grad():
+        assert dl(torch.zeros(1, 1, 64, 64)).shape == (1, 11, 16, 16)  # output stride 4
+    fcn = cnnzoo.create("fcn8s", num_classes=11, in_chans=1, width_mult=0.0625, batch_norm=True).eval()
+    assert fcn.score_pool3.in_channels == 16 and fcn.fc.fc6.out_channels == 256
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fcn.features)
+    with torch.no_grad():
+        assert fcn(torch.zeros(1, 1, 40, 52)).shape == (1, 11, 40, 52)
+    with pytest.raises(ValueError, match="width_mult"):
+        cnnzoo.create("fcn8s", width_mult=0.0)

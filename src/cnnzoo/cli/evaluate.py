@@ -49,7 +49,7 @@ def _print_report(report: dict[str, Any], task: Any, files: list[Path]) -> None:
             table.add_row(*row)
         console.print(table)
     for f in files:
-        console.print(f"wrote {f}", highlight=False)
+        console.print(f"wrote {f}", highlight=False, soft_wrap=True)
 
 
 @app.command("eval")
@@ -146,4 +146,4 @@ def _print_masks(results: list[dict[str, Any]], as_json: bool) -> None:
         return
     for r in results:
         classes = ", ".join(f"{k} {v}" for k, v in sorted(r["pixels"].items(), key=lambda kv: -kv[1]))
-        console.print(f"[bold]{r['file']}[/]: wrote {r['mask']} and {r['overlay']} (pixels: {classes})", highlight=False)
+        console.print(f"[bold]{r['file']}[/]: wrote {r['mask']} and {r['overlay']} (pixels: {classes})", highlight=False, soft_wrap=True)

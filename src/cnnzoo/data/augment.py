@@ -18,7 +18,18 @@ inception  random-resized crop of 8–100% of the area, aspect ratio 3/4–4/3, 
 cifar      4-pixel zero padding, random crop back to the input size, flip (ResNet §4.2)
 d2l        flip, random-resized crop (area 10–100%, aspect 1/2–2), brightness,
            contrast, saturation and hue jitter 0.5 (d2l.ai §14.1)
+elastic    U-Net's elastic deformation (Ronneberger et al. 2015, arXiv:1505.04597,
+           §3.1): N(0, σ²) displacements on a coarse 3×3 grid, bicubic in between
 =========  ====================================================================
+
+``elastic`` is :class:`cnnzoo.data.seg_augment.ElasticDeformation`. The
+segmentation task moves the label map with the image (its ``pair`` method:
+one draw, nearest-neighbour labels). Classification data accepts it too and
+deforms the image alone: a smooth elastic warp keeps a digit's class, and
+elastic distortions are the augmentation Simard, Steinkraus & Platt (2003,
+ICDAR, §2) used for handwritten digits. σ is the paper's 10 pixels per 512
+pixels of image side (its 512×512 EM images), at least 2 pixels, so that a
+64-pixel canvas is bent, not torn.
 
 kornia's batched ops (crop, resized crop, flip, colour jitter) do the work
 where they exist: they draw per-image parameters and apply them to the whole
@@ -37,14 +48,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["AUGMENTATIONS", "PCALighting", "RandomAffine", "ScaleJitter", "build_augment", "rgb_eigen", "train_crop"]
+if TYPE_CHECKING:
+    from cnnzoo.data.seg_augment import ElasticDeformation
 
-AUGMENTATIONS = ("none", "digits", "alexnet", "vgg", "inception", "cifar", "d2l")
+__all__ = ["AUGMENTATIONS", "PCALighting", "RandomAffine", "ScaleJitter", "build_augment", "elastic_augment", "elastic_sigma", "rgb_eigen", "train_crop"]
+
+AUGMENTATIONS = ("none", "digits", "alexnet", "vgg", "inception", "cifar", "d2l", "elastic")
+ELASTIC_SIGMA_PER_512 = 10.0  # U-Net §3.1: σ = 10 pixels on 512×512 images
+ELASTIC_MIN_SIGMA = 2.0  # pixels; below this a small canvas is hardly deformed
 CROP_FRACTION = 224 / 256  # AlexNet/VGG/Inception train on 224 crops of 256 images
 
 
@@ -164,6 +181,18 @@ def train_crop(name: str, image_size: tuple[int, int]) -> tuple[int, int] | None
     return None
 
 
+def elastic_sigma(image_size: tuple[int, int]) -> float:
+    """σ in pixels of U-Net's elastic deformation for images of ``image_size``: 10 per 512 of side, at least 2."""
+    return max(ELASTIC_MIN_SIGMA, ELASTIC_SIGMA_PER_512 * min(image_size) / 512)
+
+
+def elastic_augment(image_size: tuple[int, int], generator: torch.Generator | None = None) -> ElasticDeformation:
+    """The ``elastic`` preset: an :class:`~cnnzoo.data.seg_augment.ElasticDeformation` drawing from ``generator``."""
+    from cnnzoo.data.seg_augment import ElasticDeformation  # seg_augment imports this module
+
+    return ElasticDeformation(sigma=elastic_sigma(tuple(image_size)), points=3, generator=generator)
+
+
 def _kornia():
     try:
         import kornia.augmentation as K
@@ -195,6 +224,8 @@ def build_augment(
         return RandomAffine(degrees=12.0, translate=0.08, scale=(0.9, 1.1), generator=generator)
     if image_size is None:
         raise ValueError(f"augmentation {name!r} needs the image size")
+    if name == "elastic":
+        return elastic_augment(image_size, generator)
     K = _kornia()
     rgb = in_chans == 3
     size = tuple(image_size)

@@ -26,7 +26,7 @@ from torch.utils.data import TensorDataset
 from cnnzoo.data.datasets import DataBundle, register_dataset
 from cnnzoo.data.digits import load_digits_arrays
 
-__all__ = ["Canvases", "digits_seg", "make_canvases"]
+__all__ = ["RECIPE", "RECIPES", "Canvases", "digits_seg", "make_canvases"]
 
 CLASS_NAMES = ["background"] + [str(d) for d in range(10)]
 
@@ -38,6 +38,30 @@ RECIPE = {
     "batch_size": 8,
     "lr": 1e-2,
     "epochs": 30,
+}
+
+# The default recipe of each segmentation model on this task, applied by
+# cnnzoo.train.recipe.apply_recipe to the settings a run leaves at their
+# declared defaults ("*": any other model). The DeepLab v3 and FCN entries are
+# the configurations measured in benchmarks/RESULTS.md: narrow networks with
+# batch normalisation, trained from scratch at the U-Net recipe's rate.
+RECIPES = {
+    "unet": RECIPE,
+    "deeplabv3_resnet18": {
+        # Output stride 4 (16×16 scores): at 8 the 8×8 score map cannot draw strokes 2–4 pixels wide.
+        "model_kwargs": {"width_mult": 0.25, "output_stride": 4, "rates": [1, 2, 3]},
+        "batch_size": 16,
+        "lr": 1e-2,
+        "epochs": 10,
+    },
+    "fcn8s": {
+        "model_kwargs": {"width_mult": 0.0625, "batch_norm": True, "drop_rate": 0.0},
+        "batch_size": 16,
+        "lr": 1e-2,
+        "epochs": 4,
+    },
+    # Many small steps at a high rate: what made the U-Net leave "all background".
+    "*": {"batch_size": 8, "lr": 1e-2},
 }
 
 
@@ -121,5 +145,5 @@ def digits_seg(
         task="segmentation",
         # No augmentation by default: on a few minutes' budget the network has not yet
         # learnt the digits it sees; --aug digits moves image and mask together.
-        meta={"aug": "none", "digit_size": digit_size, "max_digits": max_digits, "seed": seed, "recipe": dict(RECIPE)},
+        meta={"aug": "none", "digit_size": digit_size, "max_digits": max_digits, "seed": seed, "recipe": {k: dict(v) for k, v in RECIPES.items()}},
     )

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["class_balance", "connected_components", "unet_weight_map"]
+__all__ = ["W0", "SIGMA", "batch_weight_maps", "class_balance", "connected_components", "unet_weight_map"]
 
 IGNORE_LABEL = 255
+W0, SIGMA = 10.0, 5.0  # eq. 2's constants as the paper sets them (§3: "w0 = 10 and σ ≈ 5 pixels")
 
 
 def connected_components(foreground: Tensor) -> Tensor:
@@ -47,7 +48,7 @@ def class_balance(mask: Tensor, num_classes: int) -> Tensor:
     return torch.where(labelled, weight[mask.where(labelled, 0)], 0.0)
 
 
-def unet_weight_map(mask: Tensor, num_classes: int, w0: float = 10.0, sigma: float = 5.0) -> Tensor:
+def unet_weight_map(mask: Tensor, num_classes: int, w0: float = W0, sigma: float = SIGMA) -> Tensor:
     """float32 ``(H, W)``: eq. 2 for one label map ``mask`` (``(H, W)`` int, 255 = no label, weight 0)."""
     weight = class_balance(mask, num_classes)
     objects = connected_components((mask != 0) & (mask != IGNORE_LABEL))
@@ -61,3 +62,15 @@ def unet_weight_map(mask: Tensor, num_classes: int, w0: float = 10.0, sigma: flo
     d = dist.topk(2, dim=0, largest=False).values  # d1, d2
     border = w0 * torch.exp(-((d[0] + d[1]) ** 2) / (2 * sigma**2)).view(h, w)
     return weight + torch.where(mask == 0, border, 0.0)
+
+
+@torch.no_grad()
+def batch_weight_maps(masks: Tensor, num_classes: int, w0: float = W0, sigma: float = SIGMA) -> Tensor:
+    """float32 ``(N, H, W)``: eq. 2 for each label map of a batch ``(N, H, W)``, on the masks' device.
+
+    Computed per batch, after augmentation, because the paper's map belongs to
+    the label map the network is trained on: a warp moves the gaps between objects.
+    """
+    cpu = masks.detach().long().cpu()  # the small loops and cdist of the map are quicker here than on a GPU
+    maps = [unet_weight_map(m, num_classes, w0, sigma) for m in cpu]
+    return torch.stack(maps).to(masks.device) if maps else torch.zeros(cpu.shape, device=masks.device)

@@ -10,6 +10,13 @@ Inception-ResNet branch: the paper puts BN "only on top of the traditional
 layers, but not on top of the summations", so that convolution has a bias
 and no BN.
 
+The authors' released TF-slim networks (behind every published checkpoint,
+and timm's ``inception_v4`` and ``inception_resnet_v2`` ports) differ from the
+figures in order only: the pooling branch comes *last* in every block's
+concatenation, and Inception-v4's released code swaps some 1×7/7×1 (and
+1×3/3×1) pairs (``released=True``; tensor shapes differ where it does). The
+``released`` and ``pool_last`` options build that order.
+
 Residual scaling (§3.3): with more than about 1000 filters the residual
 variants "died" early in training; scaling the residual by 0.1–0.3 before the
 addition fixed it. ``scale`` is that factor; the defaults are those of the
@@ -48,12 +55,21 @@ def conv(c_in: int, c_out: int, k: int | tuple[int, int], stride: int = 1, valid
 
 
 class _Branches(nn.Module):
-    """Run every branch on the same input and concatenate along channels."""
+    """Run every branch on the same input and concatenate along channels.
+
+    ``pool_last``: the first branch (a parameter-free pooling) is concatenated
+    last, as in the released networks; the modules, and so the state dict, keep
+    the figures' order.
+    """
 
     branches: nn.ModuleList
+    pool_last: bool = False
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([b(x) for b in self.branches], dim=1)
+        out = [b(x) for b in self.branches]
+        if self.pool_last:
+            out = out[1:] + out[:1]
+        return torch.cat(out, dim=1)
 
 
 class InceptionV4Stem(nn.Module):
@@ -66,8 +82,10 @@ class InceptionV4Stem(nn.Module):
 
     out_chans = 384
 
-    def __init__(self, in_chans: int = 3) -> None:
+    def __init__(self, in_chans: int = 3, released: bool = False) -> None:
+        """``released``: the 7×7 tower runs 1×7 before 7×1 (the released code), not 7×1 first (figure 3)."""
         super().__init__()
+        asym = ((1, 7), (7, 1)) if released else ((7, 1), (1, 7))
         self.conv1 = conv(in_chans, 32, 3, stride=2, valid=True)  # 149
         self.conv2 = conv(32, 32, 3, valid=True)  # 147
         self.conv3 = conv(32, 64, 3)  # 147
@@ -75,7 +93,7 @@ class InceptionV4Stem(nn.Module):
         self.conv4 = conv(64, 96, 3, stride=2, valid=True)  # 73
         self.branch5a = nn.Sequential(conv(160, 64, 1), conv(64, 96, 3, valid=True))  # 71
         self.branch5b = nn.Sequential(
-            conv(160, 64, 1), conv(64, 64, (7, 1)), conv(64, 64, (1, 7)), conv(64, 96, 3, valid=True)
+            conv(160, 64, 1), conv(64, 64, asym[0]), conv(64, 64, asym[1]), conv(64, 96, 3, valid=True)
         )
         self.conv6 = conv(192, 192, 3, stride=2, valid=True)  # 35
         self.pool6 = nn.MaxPool2d(3, 2)  # 35
@@ -141,33 +159,34 @@ class InceptionResNetV2ReleasedStem(nn.Module):
 class InceptionA(_Branches):
     """Inception-v4's 35×35 block (figure 4): ``(N, 384, H, W) -> (N, 384, H, W)``."""
 
-    def __init__(self, in_chans: int = 384) -> None:
+    def __init__(self, in_chans: int = 384, released: bool = False) -> None:
+        """``released``: the pooling branch last (the released code), not first (figure 4)."""
         super().__init__()
-        self.branches = nn.ModuleList([
-            nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), conv(in_chans, 96, 1)),
+        pool = nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), conv(in_chans, 96, 1))
+        rest = [
             conv(in_chans, 96, 1),
             nn.Sequential(conv(in_chans, 64, 1), conv(64, 96, 3)),
             nn.Sequential(conv(in_chans, 64, 1), conv(64, 96, 3), conv(96, 96, 3)),
-        ])
+        ]
+        self.branches = nn.ModuleList([*rest, pool] if released else [pool, *rest])
 
 
 class InceptionB(_Branches):
     """Inception-v4's 17×17 block (figure 5): ``(N, 1024, H, W) -> (N, 1024, H, W)``."""
 
-    def __init__(self, in_chans: int = 1024) -> None:
+    def __init__(self, in_chans: int = 1024, released: bool = False) -> None:
+        """``released``: pooling branch last and the double tower 7×1 first (the released code)."""
         super().__init__()
-        self.branches = nn.ModuleList([
-            nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), conv(in_chans, 128, 1)),
+        a, b = ((7, 1), (1, 7)) if released else ((1, 7), (7, 1))
+        pool = nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), conv(in_chans, 128, 1))
+        rest = [
             conv(in_chans, 384, 1),
             nn.Sequential(conv(in_chans, 192, 1), conv(192, 224, (1, 7)), conv(224, 256, (7, 1))),
             nn.Sequential(
-                conv(in_chans, 192, 1),
-                conv(192, 192, (1, 7)),
-                conv(192, 224, (7, 1)),
-                conv(224, 224, (1, 7)),
-                conv(224, 256, (7, 1)),
+                conv(in_chans, 192, 1), conv(192, 192, a), conv(192, 224, b), conv(224, 224, a), conv(224, 256, b)
             ),
-        ])
+        ]
+        self.branches = nn.ModuleList([*rest, pool] if released else [pool, *rest])
 
 
 class _SplitTail(nn.Module):
@@ -187,18 +206,17 @@ class _SplitTail(nn.Module):
 class InceptionC(_Branches):
     """Inception-v4's 8×8 block (figure 6): ``(N, 1536, H, W) -> (N, 1536, H, W)``."""
 
-    def __init__(self, in_chans: int = 1536) -> None:
+    def __init__(self, in_chans: int = 1536, released: bool = False) -> None:
+        """``released``: pooling branch last and the double tower 3×1 before 1×3 (the released code)."""
         super().__init__()
-        self.branches = nn.ModuleList([
-            nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), conv(in_chans, 256, 1)),
+        a, b = ((3, 1), (1, 3)) if released else ((1, 3), (3, 1))
+        pool = nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), conv(in_chans, 256, 1))
+        rest = [
             conv(in_chans, 256, 1),
             _SplitTail(conv(in_chans, 384, 1), 384, 256),
-            _SplitTail(
-                nn.Sequential(conv(in_chans, 384, 1), conv(384, 448, (1, 3)), conv(448, 512, (3, 1))),
-                512,
-                256,
-            ),
-        ])
+            _SplitTail(nn.Sequential(conv(in_chans, 384, 1), conv(384, 448, a), conv(448, 512, b)), 512, 256),
+        ]
+        self.branches = nn.ModuleList([*rest, pool] if released else [pool, *rest])
 
 
 class ReductionA(_Branches):
@@ -220,8 +238,9 @@ class ReductionA(_Branches):
     says 384, and so do the authors' code and figure 18's input width.)
     """
 
-    def __init__(self, in_chans: int, k: int, l: int, m: int, n: int) -> None:
+    def __init__(self, in_chans: int, k: int, l: int, m: int, n: int, pool_last: bool = False) -> None:
         super().__init__()
+        self.pool_last = pool_last
         self.out_chans = in_chans + n + m
         self.branches = nn.ModuleList([
             nn.MaxPool2d(3, 2),
@@ -233,8 +252,9 @@ class ReductionA(_Branches):
 class ReductionB(_Branches):
     """Inception-v4's 17×17 → 8×8 (figure 8): ``(N, 1024, H, W) -> (N, 1536, H', W')``."""
 
-    def __init__(self, in_chans: int = 1024) -> None:
+    def __init__(self, in_chans: int = 1024, pool_last: bool = False) -> None:
         super().__init__()
+        self.pool_last = pool_last
         self.out_chans = in_chans + 192 + 320
         self.branches = nn.ModuleList([
             nn.MaxPool2d(3, 2),
@@ -257,8 +277,9 @@ class InceptionResNetReductionB(_Branches):
     v2: ``(384, 288, 320)``.
     """
 
-    def __init__(self, in_chans: int, a: int, b: int, c: int) -> None:
+    def __init__(self, in_chans: int, a: int, b: int, c: int, pool_last: bool = False) -> None:
         super().__init__()
+        self.pool_last = pool_last
         self.out_chans = in_chans + a + b + c
         self.branches = nn.ModuleList([
             nn.MaxPool2d(3, 2),

@@ -171,17 +171,21 @@ class _DilatedResNet(nn.Module):
 
     def __init__(self, resnet: ResNet, output_stride: int, grid: Sequence[int]) -> None:
         super().__init__()
-        if output_stride not in (8, 16):
-            raise ValueError(f"output_stride must be 8 or 16; got {output_stride}")
+        if output_stride not in (4, 8, 16):
+            raise ValueError(f"output_stride must be 8 or 16 (the papers' strides) or 4 (for small images); got {output_stride}")
         self.conv1, self.bn1, self.relu, self.maxpool = resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
         self.stage_names = list(resnet.stage_names)
         for name in self.stage_names:
             self.add_module(name, getattr(resnet, name))
         self.final_act = resnet.final_act
         self.num_features = resnet.num_features
-        if output_stride == 8:
-            dilate_stage(getattr(self, self.stage_names[-2]), 2)
-        dilate_stage(getattr(self, self.stage_names[-1]), 4 if output_stride == 8 else 2, grid)
+        # Each stage past the output stride keeps the resolution and doubles its rate (v3 §3.1).
+        # Output stride 4 (conv3_x dilated too) is not in the papers: on small images such as the
+        # 64-pixel digits-seg canvases a stride-8 score map is 8×8, too coarse for strokes 2–4 pixels wide.
+        undo = {16: 1, 8: 2, 4: 3}[output_stride]
+        for k, name in enumerate(self.stage_names[-undo:]):
+            last = k == undo - 1
+            dilate_stage(getattr(self, name), 2 ** (k + 1), grid if last else (1,))
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -236,7 +240,8 @@ class DeepLabV3(ClassifierInterface, nn.Module):
     """DeepLab v3, ResNet + ASPP with image pooling: ``(N, in_chans, H, W) -> (N, num_classes, H/os, W/os)``.
 
     Args:
-        output_stride: 16 (conv5_x dilated 2) or 8 (conv4_x dilated 2, conv5_x 4).
+        output_stride: 16 (conv5_x dilated 2) or 8 (conv4_x dilated 2, conv5_x 4);
+            4 (conv3_x 2, conv4_x 4, conv5_x 8) for small images, not in the paper.
         multi_grid: unit rates within conv5_x, relative to its rate ((1, 2, 4) in §4.1).
         rates: the 3×3 ASPP rates at output stride 16, doubled at 8 (§3.3).
         aspp_maps: maps of each ASPP branch (256).

@@ -64,6 +64,27 @@ def _crop(x: Tensor, offset: int, size: tuple[int, int]) -> Tensor:
     return x[..., offset : offset + h, offset : offset + w]
 
 
+def _width(maps: int, width_mult: float) -> int:
+    return max(1, round(maps * width_mult))
+
+
+def _narrowed(features: nn.Sequential, width_mult: float, in_chans: int) -> nn.Sequential:
+    """VGG's layers with every convolution's maps scaled by ``width_mult`` (same names, fresh Xavier weights)."""
+    out, c = nn.Sequential(), in_chans
+    for name, m in features.named_children():
+        if isinstance(m, nn.Conv2d):
+            maps = _width(m.out_channels, width_mult)
+            m = nn.Conv2d(c, maps, m.kernel_size, padding=m.padding, bias=m.bias is not None)
+            nn.init.xavier_uniform_(m.weight)  # VGG's initialisation, as vgg_features draws it
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+            c = maps
+        elif isinstance(m, nn.BatchNorm2d):
+            m = nn.BatchNorm2d(c)
+        out.add_module(name, m)
+    return out
+
+
 class FCN(ClassifierInterface, nn.Module):
     """FCN on VGG-16: ``(N, in_chans, H, W) -> (N, num_classes, H, W)`` for any ``H, W >= 1``.
 
@@ -72,6 +93,11 @@ class FCN(ClassifierInterface, nn.Module):
         num_classes: score maps (21 for PASCAL VOC: 20 classes and background).
         in_chans: input channels.
         drop_rate: dropout after fc6 and fc7 (0.5, as VGG).
+        width_mult: scales every layer's maps (1: the paper's; 1/8 trains on a
+            CPU). Not in the paper, which starts from a trained VGG-16.
+        batch_norm: VGG-16 with batch normalisation after every convolution
+            (not in the paper; a narrow FCN trained from scratch needs it, as
+            the U-Net does, ``docs/segmentation.md``).
 
     The split into ``forward_features`` and ``forward_head``: the features are
     fc7's map, ``(N, 4096, h, w)`` (stride 32), the last map before any layer
@@ -88,21 +114,27 @@ class FCN(ClassifierInterface, nn.Module):
     classifier_names = ("score_fr", "score_pool4", "score_pool3")
     class_sized_names = ("upscore2", "upscore_pool4", "upscore")
 
-    def __init__(self, stride: int = 8, num_classes: int = 21, in_chans: int = 3, drop_rate: float = 0.5) -> None:
+    def __init__(self, stride: int = 8, num_classes: int = 21, in_chans: int = 3, drop_rate: float = 0.5,
+                 width_mult: float = 1.0, batch_norm: bool = False) -> None:  # fmt: skip
         super().__init__()
         if stride not in _CROPS:
             raise ValueError(f"stride must be 32, 16 or 8 (FCN-32s/16s/8s); got {stride}")
+        if not 0 < width_mult <= 1:
+            raise ValueError(f"width_mult must be in (0, 1]; got {width_mult}")
         self.stride, self.in_chans, self.name = stride, in_chans, f"fcn{stride}s"
-        self.features = vgg_features("D", in_chans=in_chans)
+        self.features = vgg_features("D", batch_norm=batch_norm, in_chans=in_chans)
+        if width_mult != 1.0:
+            self.features = _narrowed(self.features, width_mult, in_chans)
         self.features.conv1_1.padding = (PAD, PAD)
+        c3, c5, fc_maps = _width(256, width_mult), _width(512, width_mult), _width(4096, width_mult)
         for m in self.features:
             if isinstance(m, nn.MaxPool2d):
                 m.ceil_mode = True
         fc = nn.Sequential()
-        fc.add_module("fc6", nn.Conv2d(512, 4096, 7))
+        fc.add_module("fc6", nn.Conv2d(c5, fc_maps, 7))
         fc.add_module("relu6", nn.ReLU(inplace=True))
         fc.add_module("drop6", nn.Dropout(drop_rate))
-        fc.add_module("fc7", nn.Conv2d(4096, 4096, 1))
+        fc.add_module("fc7", nn.Conv2d(fc_maps, fc_maps, 1))
         fc.add_module("relu7", nn.ReLU(inplace=True))
         fc.add_module("drop7", nn.Dropout(drop_rate))
         for m in fc:
@@ -110,14 +142,14 @@ class FCN(ClassifierInterface, nn.Module):
                 nn.init.xavier_uniform_(m.weight)  # VGG's initialisation
                 nn.init.zeros_(m.bias)
         self.fc = fc
-        self.score_fr = nn.Conv2d(4096, num_classes, 1)
+        self.score_fr = nn.Conv2d(fc_maps, num_classes, 1)
         scores = [self.score_fr]
         if stride <= 16:
-            self.score_pool4 = nn.Conv2d(512, num_classes, 1)
+            self.score_pool4 = nn.Conv2d(c5, num_classes, 1)
             self.upscore2 = BilinearUpsample(num_classes, 2, padding=0)
             scores.append(self.score_pool4)
         if stride == 8:
-            self.score_pool3 = nn.Conv2d(256, num_classes, 1)
+            self.score_pool3 = nn.Conv2d(c3, num_classes, 1)
             self.upscore_pool4 = BilinearUpsample(num_classes, 2, padding=0)
             scores.append(self.score_pool3)
         self.upscore = BilinearUpsample(num_classes, stride, padding=0, learnable=False)

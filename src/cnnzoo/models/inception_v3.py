@@ -206,6 +206,10 @@ class InceptionV3(ClassifierInterface, nn.Module):
             returns :class:`InceptionV3Outputs` ``(logits, aux)``.
         drop_rate: dropout before the classifier (0.2, keep probability 0.8 in
             the released model).
+        pool_count_pad: whether the modules' 3×3 average pools count the zero
+            padding at the border (PyTorch's default, and torchvision's and
+            timm's model). TensorFlow's "same" pooling does not; Keras
+            Applications' InceptionV3 needs ``False``.
 
     ``forward_features`` ends at the last Inception-C module, ``forward_head``
     pools, drops out and classifies; in eval mode ``forward`` is the two in turn.
@@ -215,7 +219,12 @@ class InceptionV3(ClassifierInterface, nn.Module):
     classifier_names = ("fc", "aux.fc")
 
     def __init__(
-        self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.2
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        aux_logits: bool = True,
+        drop_rate: float = 0.2,
+        pool_count_pad: bool = True,
     ) -> None:
         super().__init__()
         self.in_chans = in_chans
@@ -239,6 +248,9 @@ class InceptionV3(ClassifierInterface, nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Linear(2048, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.AvgPool2d):
+                m.count_include_pad = pool_count_pad
         self._init_weights()
 
     def _init_weights(self) -> None:

@@ -33,8 +33,9 @@ Inception-ResNet-v2: the figures and the authors' released network differ.
 * ``layout="released"`` is the authors' TF-slim network, behind every published
   checkpoint and the 55.8M count quoted everywhere (55,843,464 here): an
   Inception-v3-style stem with a 320-channel "Mixed_5b" block, 10/20/10
-  residual blocks at widths 320/1088/2080, no ReLU after the last block, and a
-  1×1 convolution to 1536 channels before the pooling.
+  residual blocks at widths 320/1088/2080, no ReLU after the last block, a
+  1×1 convolution to 1536 channels before the pooling, and the reductions'
+  max pooling concatenated last (figures 7 and 18 draw it first).
 
 Residual scaling (§3.3, ``residual_scale``): each residual is multiplied by a
 constant before it is added, to keep very wide residual Inception networks from
@@ -104,19 +105,29 @@ class InceptionV4(ClassifierInterface, nn.Module):
         num_classes: classifier outputs.
         in_chans: input channels.
         drop_rate: dropout before the classifier (the paper keeps 0.8).
+        layout: ``"paper"`` (figures 3–9) or ``"released"``: the authors'
+            TF-slim network behind the published checkpoint (timm's
+            ``inception_v4``), which concatenates every pooling branch last
+            and orders some 1×7/7×1 and 1×3/3×1 pairs the other way round
+            (stem, Inception-B's double tower, Inception-C's tower).
     """
 
     classifier_names = ("head.fc",)
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2) -> None:
+    def __init__(
+        self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2, layout: str = "paper"
+    ) -> None:
         super().__init__()
+        if layout not in ("paper", "released"):
+            raise ValueError(f"inception_v4: layout must be 'paper' or 'released'; got {layout!r}")
+        r = layout == "released"
         self.in_chans = in_chans
-        self.stem = InceptionV4Stem(in_chans)
-        self.stage_a = nn.Sequential(*[InceptionA(384) for _ in range(4)])
-        self.reduction_a = ReductionA(384, k=192, l=224, m=256, n=384)
-        self.stage_b = nn.Sequential(*[InceptionB(1024) for _ in range(7)])
-        self.reduction_b = ReductionB(1024)
-        self.stage_c = nn.Sequential(*[InceptionC(1536) for _ in range(3)])
+        self.stem = InceptionV4Stem(in_chans, released=r)
+        self.stage_a = nn.Sequential(*[InceptionA(384, released=r) for _ in range(4)])
+        self.reduction_a = ReductionA(384, k=192, l=224, m=256, n=384, pool_last=r)
+        self.stage_b = nn.Sequential(*[InceptionB(1024, released=r) for _ in range(7)])
+        self.reduction_b = ReductionB(1024, pool_last=r)
+        self.stage_c = nn.Sequential(*[InceptionC(1536, released=r) for _ in range(3)])
         self.head = _Head(1536, num_classes, drop_rate)
         _init_glorot(self)
 
@@ -198,10 +209,11 @@ class InceptionResNet(ClassifierInterface, nn.Module):
             tower, widths_b, widths_c = (48, 64), (192, 128, 160, 192), (224, 256)
             kl_mn, red_b = (256, 256, 384, 384), (384, 288, 320)
         self.stage_a = nn.Sequential(*[InceptionResNetA(c, tower, sa) for _ in range(ra)])
-        self.reduction_a = ReductionA(c, *kl_mn)
+        released = layout == "released"  # its reductions concatenate the pooling last
+        self.reduction_a = ReductionA(c, *kl_mn, pool_last=released)
         c = self.reduction_a.out_chans
         self.stage_b = nn.Sequential(*[InceptionResNetB(c, widths_b, sb) for _ in range(rb)])
-        self.reduction_b = InceptionResNetReductionB(c, *red_b)
+        self.reduction_b = InceptionResNetReductionB(c, *red_b, pool_last=released)
         c = self.reduction_b.out_chans
         blocks_c = [InceptionResNetC(c, widths_c, sc) for _ in range(rc - 1)]
         if layout == "released":

@@ -62,6 +62,9 @@ class MobileNetV1(ClassifierInterface, nn.Module):
         in_chans: input channels.
         width_mult: ``α``; every layer gets ``max(8, int(α·C))`` channels.
         dropout: before the classifier (0 as in the paper).
+        relu6: ReLU6 instead of the paper's ReLU after every BN. timm's
+            ``mobilenetv1_100`` (and the TF-Slim reference code) uses ReLU6;
+            set it to load those weights.
     """
 
     min_size = 32
@@ -73,6 +76,7 @@ class MobileNetV1(ClassifierInterface, nn.Module):
         in_chans: int = 3,
         width_mult: float = 1.0,
         dropout: float = 0.0,
+        relu6: bool = False,
     ) -> None:
         super().__init__()
         if width_mult <= 0:
@@ -82,13 +86,14 @@ class MobileNetV1(ClassifierInterface, nn.Module):
         def width(c: int) -> int:
             return max(8, int(c * width_mult))
 
+        act: type[nn.Module] = nn.ReLU6 if relu6 else nn.ReLU
         c = width(32)
         self.features = nn.Sequential()
-        self.features.add_module("conv1", ConvBNAct(in_chans, c, 3, 2))
+        self.features.add_module("conv1", ConvBNAct(in_chans, c, 3, 2, act=act))
         for i, (out, stride) in enumerate(MOBILENET_V1_LAYERS, start=2):
             # Figure 3 (right): BN and ReLU after the depthwise *and* the pointwise conv.
             unit = SeparableConv2d(
-                c, width(out), 3, stride, mid_bn=True, mid_act=nn.ReLU, bn=True, act=nn.ReLU
+                c, width(out), 3, stride, mid_bn=True, mid_act=act, bn=True, act=act
             )
             self.features.add_module(f"conv{i}", unit)
             c = width(out)

@@ -46,10 +46,20 @@ from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
-__all__ = ["UNet", "unet"]
+__all__ = ["VALID_GRID", "VALID_MARGIN", "UNet", "unet", "valid_output_side"]
 
 MIN_SIZE_VALID = 188
 MIN_SIZE_PADDED = 16
+# Valid-mode geometry (figure 1): a tile loses 92 pixels of context on each side
+# (572 → 388), and its output side is 16·c − 60 for a bottom map of c ≥ 4 pixels
+# (388 = 16·28 − 60): four 2×2 poolings make 16 the grid a tile must start on.
+VALID_MARGIN, VALID_GRID = 92, 16
+
+
+def valid_output_side(at_least: int) -> int:
+    """The smallest output side ≥ ``at_least`` that valid mode produces (4, 20, 36, …, 388, …)."""
+    c = max(4, -(-(at_least + 60) // VALID_GRID))
+    return VALID_GRID * c - 60
 
 
 class DoubleConv(nn.Sequential):

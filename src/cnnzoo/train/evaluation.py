@@ -312,7 +312,9 @@ def predict_masks(
 
     The whole image is segmented at its own size (the networks are fully
     convolutional), normalised as the run's training images were; score maps
-    at a stride are upsampled bilinearly to the image. The mask is an 8-bit
+    at a stride are upsampled bilinearly to the image. A valid-convolution
+    U-Net (``padding=False``), whose output is smaller than its input, segments
+    it by U-Net's overlap-tile strategy (:func:`cnnzoo.train.overlap_tile.overlap_tile`). The mask is an 8-bit
     palette PNG of class indices in VOC's colours; the overlay blends those
     colours over the image where a class other than 0 is predicted.
     """
@@ -331,7 +333,7 @@ def predict_masks(
     results = []
     for path in paths:
         x = decode_image(path, meta.in_chans, None)[None].to(dev)
-        scores = main_output(model(norm(1.0 - x if invert else x))).float()
+        scores = _segment(model, norm(1.0 - x if invert else x))
         mask = resize_to(scores, x.shape[-2:]).argmax(1)[0].to(torch.uint8).cpu().numpy()
         stem = Path(path).stem
         image = Image.fromarray(mask, mode="P")
@@ -342,6 +344,16 @@ def predict_masks(
         counts = {names[c] if c < len(names) else str(c): int(n) for c, n in enumerate(torch.bincount(torch.from_numpy(mask).flatten().long()).tolist()) if n}
         results.append({"file": str(path), "mask": str(files["mask"]), "overlay": str(files["overlay"]), "pixels": counts})
     return results
+
+
+def _segment(model: torch.nn.Module, x: Tensor) -> Tensor:
+    """Class scores of one normalised image batch; overlap-tile for a valid-convolution U-Net."""
+    from cnnzoo.models.unet import UNet
+    from cnnzoo.train.overlap_tile import overlap_tile
+
+    if isinstance(model, UNet) and not model.padding:
+        return overlap_tile(model, x).float()
+    return main_output(model(x)).float()
 
 
 def _overlay(image: Tensor, mask: Any, palette: Any):

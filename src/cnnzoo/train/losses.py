@@ -7,6 +7,10 @@ hinge           multi-class hinge ``Σ_{j≠y} max(0, 1 − s_y + s_j) / K``
                 (Crammer–Singer margin, summed as in ``nn.MultiMarginLoss``)
 focal           ``−(1 − p_y)^γ log p_y`` with γ = 2 (Lin et al. 2017)
 bce             sigmoid binary cross-entropy per label, for multi-label targets
+unet_weighted   segmentation only: per-pixel cross-entropy weighted by U-Net's
+                weight map (Ronneberger et al. 2015, arXiv:1505.04597, eq. 1–2;
+                w₀ = 10, σ = 5), computed per batch from the label maps by
+                :class:`cnnzoo.train.tasks.segmentation.SegmentationTask`
 ==============  ===============================================================
 
 Auxiliary classifiers (GoogLeNet §5, Inception v3) add their loss with weight
@@ -23,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LOSSES", "build_loss", "focal_loss", "l1_penalty", "multiclass_hinge", "smoothed_targets"]
+__all__ = ["LOSSES", "PIXEL_LOSSES", "build_loss", "focal_loss", "l1_penalty", "multiclass_hinge", "smoothed_targets"]
 
-LOSSES = ("cross_entropy", "hinge", "focal", "bce")
+LOSSES = ("cross_entropy", "hinge", "focal", "bce", "unet_weighted")
+PIXEL_LOSSES = ("unet_weighted",)  # need a label map per image: only the segmentation task builds them
 
 
 def smoothed_targets(target: Tensor, num_classes: int, eps: float) -> Tensor:
@@ -51,6 +56,8 @@ def build_loss(name: str, *, label_smoothing: float = 0.0) -> Callable[[Tensor, 
     """``loss(logits, target)`` for classification (class indices) or multi-label (multi-hot) targets."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; accepted: {', '.join(LOSSES)}")
+    if name in PIXEL_LOSSES:
+        raise ValueError(f"loss {name!r} weighs the pixels of a label map; it needs segmentation data (e.g. --data digits-seg)")
     if name == "cross_entropy":
         return lambda z, y: F.cross_entropy(z, y, label_smoothing=label_smoothing)
     if name == "hinge":

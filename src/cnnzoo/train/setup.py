@@ -33,6 +33,7 @@ from cnnzoo.train.memory_budget import check_fits
 from cnnzoo.train.meta import SCHEMA, CheckpointMeta, Normalization
 from cnnzoo.train.optim import DEFAULT_LR, build_optimizer
 from cnnzoo.train.pipeline import InputPipeline, channel_stats
+from cnnzoo.train.recipe import apply_recipe
 from cnnzoo.train.run import Run
 from cnnzoo.train.rundir import RunDirectory
 from cnnzoo.train.schedules import build_schedule, plateau_factor
@@ -60,6 +61,8 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
         config.data, image_size=config.image_size, classes=config.classes, val_split=config.val_split,
         seed=config.seed, default_size=get_model_info(config.model).input_size[-1],  # folder:/csv: without --image-size
     )  # fmt: skip
+    # The data's recipe fills settings left at their defaults; a resumed config already holds it.
+    config, recipe = apply_recipe(config, data.meta.get("recipe")) if ckpt is None else (config, _saved_recipe(config))
     _check_model_fits_data(config, data)
     _check_memory(config, device, _model_kwargs(config, data), (data.in_chans, *data.image_size))
     train_set = data.train if config.limit_train is None else Subset(data.train, range(min(config.limit_train, len(data.train))))
@@ -99,7 +102,7 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
         run.load_state_dict(ckpt)
     if run_dir is not None:
         run_dir.truncate_after(run.state.epoch)
-        run_dir.write_config(_resolved_config(run, aug_name, len(train_set)))
+        run_dir.write_config(_resolved_config(run, aug_name, len(train_set), recipe))
     return run
 
 
@@ -291,11 +294,25 @@ def _wrap(module: nn.Module, config: TrainConfig, dist: D.DistInfo, device: torc
     return torch.compile(model) if config.compile else model
 
 
-def _resolved_config(run: Run, aug_name: str, n_train: int) -> dict[str, Any]:
-    """``config.json``: the configuration with every ``auto`` resolved, and what the data turned out to be."""
+def _saved_recipe(config: TrainConfig) -> dict[str, Any]:
+    """The recipe a resumed run's ``config.json`` records (``data_info.recipe``), so rewriting it keeps that."""
+    import json
+
+    try:
+        saved = json.loads((Path(config.resume or "") / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved.get("data_info", {}).get("recipe", {}) if isinstance(saved, dict) else {}
+
+
+def _resolved_config(run: Run, aug_name: str, n_train: int, recipe: dict[str, Any]) -> dict[str, Any]:
+    """``config.json``: the configuration with every ``auto`` resolved, what the data turned out to be,
+    and the data's recipe settings that were applied (``data_info.recipe``, when any were)."""
     c, d = run.config, run.data
     data_info = {"name": d.name, "task": d.task, "num_classes": d.num_classes, "in_chans": d.in_chans,
                  "image_size": list(d.image_size), "train": n_train, run.eval_name: len(run.eval_loader.dataset)}  # fmt: skip
+    if recipe:
+        data_info["recipe"] = recipe
     return c.to_dict() | {
         "lr": c.lr or DEFAULT_LR[c.optimizer.lower()], "aug": aug_name, "loss": run.task.loss_name,
         "model_kwargs": run.meta.model_kwargs, "data_info": data_info, "world_size": run.dist.world_size,

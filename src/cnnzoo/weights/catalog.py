@@ -92,6 +92,11 @@ _ENTRIES = [
     _timm("legacy_xception", "xception", size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD, shortcut_last=_SKIP),
     _timm("xception", "xception", size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD, shortcut_last=_SKIP,
           note="older timm name of legacy_xception"),
+    _timm("mobilenetv1_100", "mobilenet_v1", kwargs={"relu6": True}, note="ReLU6 after every BN"),
+    _timm("inception_v4", kwargs={"layout": "released"}, size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD,
+          note="the released layout: pooling branches last, some 1×7/7×1 pairs swapped"),
+    _timm("inception_resnet_v2", kwargs={"layout": "released"}, size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD,
+          note="the released layout (TF-slim)"),
 ]  # fmt: skip
 
 SOURCES: dict[str, SourceModel] = {e.key: e for e in _ENTRIES}

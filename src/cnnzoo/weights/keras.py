@@ -3,8 +3,8 @@
 The layout follows Keras's documented weight order (the file's ``layer_names``
 and each layer's ``weight_names``): convolution ``kernel`` (H, W, in, out) and
 ``bias``; BatchNormalization ``gamma, beta, moving_mean, moving_variance``;
-Dense ``kernel`` (in, out) and ``bias``. It was derived from that documentation,
-not from running Keras. Conversions, all exact:
+Dense ``kernel`` (in, out) and ``bias``. For ResNet50 and VGG it was derived
+from that documentation, not from running Keras. Conversions, all exact:
 
 * kernels HWIO → OIHW, Dense kernels transposed; VGG's first Dense layer reads
   a (H, W, C)-flattened map, so its columns are reordered to (C, H, W);
@@ -18,6 +18,12 @@ not from running Keras. Conversions, all exact:
 
 Layer names are matched explicitly (both Keras naming schemes of ResNet50), so
 Keras's v1 ResNet-50 (stride on the first 1×1, cnnzoo's default) is imported as v1.
+
+InceptionV3 and InceptionResNetV2 (BN without γ, epsilon 1e-3 as in cnnzoo)
+were checked against Keras 3 itself (``tests/weights/fixtures/keras``); their
+unnamed ``conv2d``/``batch_normalization`` layers are taken in creation order.
+Xception is refused (``KERAS_REFUSED``): TensorFlow's "same" max pooling pads
+even-sized maps asymmetrically, which cnnzoo's symmetric padding cannot match.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnzoo.weights.catalog import SourceModel
+from cnnzoo.weights.catalog import INCEPTION_MEAN, INCEPTION_STD, SourceModel
 from cnnzoo.weights.errors import WeightsError
 from cnnzoo.weights.mapping import assign
 
-__all__ = ["KERAS_SOURCES", "load_keras", "read_h5"]
+__all__ = ["KERAS_REFUSED", "KERAS_SOURCES", "load_keras", "read_h5"]
 
 _CAFFE_MEAN = tuple(v / 255 for v in (123.68, 116.779, 103.939))  # RGB order
 _CAFFE_STD = (1 / 255,) * 3
@@ -44,6 +50,21 @@ KERAS_SOURCES = {
     "resnet50": SourceModel("keras", "ResNet50", "resnet50", mean=_CAFFE_MEAN, std=_CAFFE_STD, note="v1: stride on the 1×1"),
     "vgg16": SourceModel("keras", "VGG16", "vgg16", mean=_CAFFE_MEAN, std=_CAFFE_STD),
     "vgg19": SourceModel("keras", "VGG19", "vgg19", mean=_CAFFE_MEAN, std=_CAFFE_STD),
+    # TF's "same" average pools leave the padding out of the count; input x / 127.5 − 1
+    "inception_v3": SourceModel(
+        "keras", "InceptionV3", "inception_v3", kwargs={"aux_logits": False, "pool_count_pad": False},
+        size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD, note="no BN γ; pools exclude padding",
+    ),
+    "inception_resnet_v2": SourceModel(
+        "keras", "InceptionResNetV2", "inception_resnet_v2", kwargs={"layout": "released"},
+        size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD, note="no BN γ",
+    ),
+}
+
+KERAS_REFUSED = {
+    "xception": "Keras's Xception max-pools with TensorFlow's \"same\" padding, which pads an even-sized map "
+    "(74×74 in block 3 at 299×299) on the bottom/right only; cnnzoo's xception pads symmetrically, as timm's "
+    "legacy_xception does, so it would compute something else",
 }
 
 
@@ -67,13 +88,13 @@ def read_h5(path: str | Path) -> dict[str, list[np.ndarray]]:
         raise WeightsError(f"{path}: not a Keras weight file (expected layer_names and weight_names; {e})") from None
 
 
-def _bn(w: list[np.ndarray], conv_bias: np.ndarray | None, eps: float) -> list[torch.Tensor]:
+def _bn(w: list[np.ndarray], conv_bias: np.ndarray | None, eps: float, target_eps: float = TORCH_BN_EPS) -> list[torch.Tensor]:
     if len(w) == 3:  # scale=False: no gamma
         w = [np.ones_like(w[0]), *w]
     gamma, beta, mean, var = (torch.from_numpy(np.array(a, dtype=np.float32)) for a in w)
     if conv_bias is not None:
         mean = mean - torch.from_numpy(np.asarray(conv_bias, dtype=np.float32))
-    return [gamma, beta, mean, var + (eps - TORCH_BN_EPS)]
+    return [gamma, beta, mean, var + (eps - target_eps)]
 
 
 def _kernel(k: np.ndarray) -> torch.Tensor:
@@ -132,9 +153,74 @@ def _vgg(layers: dict[str, list[np.ndarray]], path: object) -> list[tuple[str, t
     return out
 
 
+def _creation_order(name: str) -> int:
+    # Keras numbers unnamed layers in creation order: conv2d, conv2d_1, … (Keras 2 files start at _1).
+    return int(name.rsplit("_", 1)[1]) if name[-1].isdigit() else 0
+
+
+def _unnamed(layers: dict[str, list[np.ndarray]], kind: str) -> list[str]:
+    return sorted((n for n in layers if re.fullmatch(rf"{kind}(_\d+)?", n)), key=_creation_order)
+
+
+def _inception_v3(layers: dict[str, list[np.ndarray]], path: object) -> list[tuple[str, torch.Tensor]]:
+    """Keras's unnamed conv2d/batch_normalization layers, paired in creation order (the code's order)."""
+    convs, bns = _unnamed(layers, "conv2d"), _unnamed(layers, "batch_normalization")
+    if len(convs) != 94 or len(bns) != 94 or "predictions" not in layers:
+        raise WeightsError(f"{path}: expected Keras InceptionV3's 94 conv2d and batch_normalization layers and predictions")
+    out = []
+    for conv, bn in zip(convs, bns):
+        out.append((conv, _kernel(layers[conv][0])))
+        out += [(bn, t) for t in _bn(layers[bn], None, 1e-3, target_eps=1e-3)]  # cnnzoo's inception_v3 uses 1e-3 too
+    w, b = layers["predictions"]
+    return [*out, ("predictions", _dense(w)), ("predictions", torch.from_numpy(b.astype(np.float32)))]
+
+
+# Keras's inception_resnet_v2 in creation order: (unnamed conv-BN pairs, named 1×1 "up" conv or None).
+_IRV2_PLAN = (
+    [(5 + 7, None)]  # stem and mixed_5b
+    + [(6, f"block35_{i}_conv") for i in range(1, 11)]
+    + [(4, None)]  # mixed_6a
+    + [(4, f"block17_{i}_conv") for i in range(1, 21)]
+    + [(7, None)]  # mixed_7a
+    + [(4, f"block8_{i}_conv") for i in range(1, 11)]
+)
+
+
+def _inception_resnet_v2(layers: dict[str, list[np.ndarray]], path: object) -> list[tuple[str, torch.Tensor]]:
+    """Unnamed conv-BN pairs in creation order, each residual block closed by its named ``up`` conv."""
+    convs, bns = iter(_unnamed(layers, "conv2d")), iter(_unnamed(layers, "batch_normalization"))
+    names = ["conv_7b", "conv_7b_bn", "predictions", *(u for _, u in _IRV2_PLAN if u)]
+    if len(_unnamed(layers, "conv2d")) != 203 or any(n not in layers for n in names):
+        raise WeightsError(f"{path}: expected Keras InceptionResNetV2's 203 conv2d layers, block35_1_conv … conv_7b, predictions")
+    out: list[tuple[str, torch.Tensor]] = []
+
+    def conv_bn(conv: str, bn: str) -> None:
+        out.append((conv, _kernel(layers[conv][0])))
+        out.extend((bn, t) for t in _bn(layers[bn], None, 1e-3, target_eps=1e-3))  # 1e-3 in cnnzoo too
+
+    for count, up in _IRV2_PLAN:
+        for _ in range(count):
+            conv_bn(next(convs), next(bns))
+        if up:
+            k, b = layers[up]
+            out += [(up, _kernel(k)), (up, torch.from_numpy(b.astype(np.float32)))]
+    conv_bn("conv_7b", "conv_7b_bn")
+    w, b = layers["predictions"]
+    return [*out, ("predictions", _dense(w)), ("predictions", torch.from_numpy(b.astype(np.float32)))]
+
+
+_CONVERTERS = {
+    "resnet50": _resnet50, "vgg16": _vgg, "vgg19": _vgg,
+    "inception_v3": _inception_v3, "inception_resnet_v2": _inception_resnet_v2,
+}  # fmt: skip
+
+
 def _keras_model(path: Path, model: str | None) -> str:
     if model is None:  # Keras's own file names: resnet50_weights_tf_dim_ordering_tf_kernels.h5
-        model = next((m for m in KERAS_SOURCES if path.name.lower().startswith(m)), None)
+        names = (*KERAS_SOURCES, *KERAS_REFUSED)
+        model = next((m for m in names if path.name.lower().startswith(m)), None)
+    if model in KERAS_REFUSED:
+        raise WeightsError(f"{path}: Keras {model} is refused: {KERAS_REFUSED[model]}")
     if model not in KERAS_SOURCES:
         raise WeightsError(f"{path}: Keras model {model!r} is not supported; supported: {', '.join(KERAS_SOURCES)} (pass --model)")
     return model
@@ -148,10 +234,13 @@ def load_keras(path: str | Path, model: str | None = None, **kwargs: Any) -> tup
     name = _keras_model(path, model)
     entry = KERAS_SOURCES[name]
     layers = read_h5(path)
-    pairs = _resnet50(layers, path) if name == "resnet50" else _vgg(layers, path)
+    pairs = _CONVERTERS[name](layers, path)
     kwargs = {k: v for k, v in kwargs.items() if k != "num_classes"}
     if kwargs.get("stride_on_3x3"):
         raise WeightsError(f"{path}: Keras ResNet50 is v1 (stride on the 1×1); stride_on_3x3=True contradicts it")
-    net = create(entry.model, **kwargs, num_classes=1000)
+    clash = next((k for k, v in entry.kwargs.items() if k in kwargs and kwargs[k] != v), None)
+    if clash:
+        raise WeightsError(f"{path}: Keras {entry.name} needs {clash}={entry.kwargs[clash]!r}")
+    net = create(entry.model, **{**kwargs, **entry.kwargs}, num_classes=1000)
     assign(pairs, entry, net, str(path))
     return net.eval(), entry

@@ -1,6 +1,8 @@
 """Semantic segmentation: a class per pixel, label 255 for pixels without one.
 
-Loss: per-pixel cross-entropy over the labelled pixels; score maps smaller
+Loss: per-pixel cross-entropy over the labelled pixels (``focal``: the focal
+loss; ``unet_weighted``: weighted by U-Net's eq. 2 map, see
+:func:`weighted_pixel_loss`); score maps smaller
 than the label map (a network that predicts at a stride) are first resized to
 it bilinearly, as FCN upsamples its coarse scores (Long, Shelhamer & Darrell
 2015, arXiv:1411.4038, §3.3). Training score: pixel accuracy. Evaluation: the
@@ -21,6 +23,7 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cnnzoo.data.seg_augment import joint_augment
+from cnnzoo.data.seg_weights import batch_weight_maps
 from cnnzoo.layers.upsample import resize_to
 from cnnzoo.train.metrics import fcn_scores
 from cnnzoo.train.plots import plot_confusion, plot_per_class
@@ -30,7 +33,7 @@ from cnnzoo.train.tasks.report import fmt
 __all__ = ["IGNORE_INDEX", "SegmentationTask"]
 
 IGNORE_INDEX = 255  # pixels without a label (VOC's object borders, padding)
-JOINT_PRESETS = ("none", "digits")  # image presets that augment_batch replays on the label map
+JOINT_PRESETS = ("none", "digits", "elastic")  # image presets that augment_batch replays on the label map
 
 
 def scores_at(logits: Tensor, target: Tensor) -> Tensor:
@@ -48,6 +51,19 @@ def pixel_focal_loss(scores: Tensor, target: Tensor, gamma: float = 2.0) -> Tens
     logp = F.log_softmax(scores.float(), 1).gather(1, target.where(labelled, 0)[:, None]).squeeze(1)
     per_pixel = -(1 - logp.exp()).pow(gamma) * logp
     return per_pixel[labelled].sum() / labelled.sum().clamp_min(1)
+
+
+def weighted_pixel_loss(scores: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """``Σ w(x) · −log p_ℓ(x)(x)`` over labelled pixels, divided by their number (U-Net eq. 1).
+
+    Ronneberger, Fischer & Brox 2015 (arXiv:1505.04597, §3) sum the weighted
+    log-likelihood; dividing by the labelled pixels keeps the loss's scale
+    independent of the batch and the image size, as the unweighted mean is.
+    Pixels labelled 255 get weight 0 and do not count.
+    """
+    labelled = target != IGNORE_INDEX
+    nll = F.cross_entropy(scores.float(), target, ignore_index=IGNORE_INDEX, reduction="none")
+    return (weight * nll)[labelled].sum() / labelled.sum().clamp_min(1)
 
 
 class PixelMeter(SumMeter):
@@ -95,17 +111,19 @@ class SegmentationTask(Task):
     def resolve_loss(self, name: str) -> str:
         if name in ("auto", "cross_entropy"):
             return "cross_entropy"
-        if name == "focal":
-            return "focal"
-        raise TaskError(f"--loss {name!r} does not fit segmentation; expected cross_entropy, focal or auto (per-pixel cross-entropy)")
+        if name in ("focal", "unet_weighted"):
+            return name
+        raise TaskError(f"--loss {name!r} does not fit segmentation; expected cross_entropy, focal, unet_weighted or auto (per-pixel cross-entropy)")
 
     def criterion(self) -> Callable[[Tensor, Tensor], Tensor]:
-        smoothing, focal = self.ctx.label_smoothing, self.loss_name == "focal"
+        smoothing, name, k = self.ctx.label_smoothing, self.loss_name, self.ctx.num_classes
 
         def loss(logits: Tensor, target: Tensor) -> Tensor:
             scores = scores_at(logits, target)
-            if focal:
+            if name == "focal":
                 return pixel_focal_loss(scores, target)
+            if name == "unet_weighted":  # the map of the (augmented) masks of this batch, eq. 2
+                return weighted_pixel_loss(scores, target, batch_weight_maps(target, k))
             return F.cross_entropy(scores, target, ignore_index=IGNORE_INDEX, label_smoothing=smoothing)
 
         return loss
