@@ -277,3 +277,16 @@ def test_small_configurations_of_the_digits_seg_recipes():
         assert fcn(torch.zeros(1, 1, 40, 52)).shape == (1, 11, 40, 52)
     with pytest.raises(ValueError, match="width_mult"):
         cnnzoo.create("fcn8s", width_mult=0.0)
+
+
+def test_resume_keeps_the_recipe_record(tmp_path):
+    import json
+
+    from cnnzoo.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    config = TrainConfig(model="unet", data="digits-seg", epochs=1, limit_train=8, model_kwargs={"base_width": 2}, out=str(out), progress=False)
+    train(config)
+    train(TrainConfig(resume=str(out), epochs=2, progress=False))
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["epochs"] == 2 and saved["batch_size"] == 8 and saved["data_info"]["recipe"]["recipe"] == "unet"
