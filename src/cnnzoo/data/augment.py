@@ -88,6 +88,10 @@ class RandomAffine:
         return torch.rand(n, generator=self.generator) * (hi - lo) + lo
 
     def __call__(self, x: Tensor) -> Tensor:
+        return F.grid_sample(x, self.grid(x), mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def grid(self, x: Tensor) -> Tensor:
+        """A sampling grid for each image of ``x`` (one draw per image; label maps reuse it)."""
         n = x.shape[0]
         angle = self._uniform(n, -self.degrees, self.degrees) * math.pi / 180
         s = self._uniform(n, *self.scale)
@@ -97,8 +101,7 @@ class RandomAffine:
         ty = self._uniform(n, -self.translate, self.translate) * 2
         cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
 
 
 class ScaleJitter:

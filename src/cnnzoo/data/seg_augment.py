@@ -24,7 +24,6 @@ augmentation is reproducible from the run's seed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -55,27 +54,11 @@ def warp_pair(x: Tensor, mask: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]:
     return image, labels.to(mask.dtype)
 
 
-class JointAffine:
+class JointAffine(RandomAffine):
     """Random rotation, scaling and shift of each image and its label map, with :class:`RandomAffine`'s draws."""
 
-    def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1),
-                 generator: torch.Generator | None = None) -> None:  # fmt: skip
-        self.degrees, self.translate, self.scale, self.generator = degrees, translate, scale, generator
-
-    def _uniform(self, n: int, lo: float, hi: float) -> Tensor:
-        return torch.rand(n, generator=self.generator) * (hi - lo) + lo
-
-    def __call__(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        n = x.shape[0]
-        # Drawn in RandomAffine's order, so the image moves exactly as that preset moves it.
-        angle = self._uniform(n, -self.degrees, self.degrees) * math.pi / 180
-        s = self._uniform(n, *self.scale)
-        tx = self._uniform(n, -self.translate, self.translate) * 2
-        ty = self._uniform(n, -self.translate, self.translate) * 2
-        cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-        return warp_pair(x, mask, grid)
+    def __call__(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        return warp_pair(x, mask, self.grid(x))
 
 
 def elastic_grid(n: int, size: tuple[int, int], sigma: float, points: int = 3, generator: torch.Generator | None = None) -> Tensor:

@@ -23,7 +23,7 @@ from cnnzoo.train.losses import LOSSES, build_loss
 from cnnzoo.train.metrics import precision_recall_f1
 from cnnzoo.train.tasks.base import Meter, SumMeter, Task, TaskError, main_output, register_task
 from cnnzoo.train.tasks.curves import ScoreCollector, curve_report
-from cnnzoo.train.tasks.report import confusion_and_curves, fmt
+from cnnzoo.train.tasks.report import confusion_and_curves, fmt, per_class_rows
 
 __all__ = ["ClassificationTask"]
 
@@ -137,13 +137,4 @@ class ClassificationTask(Task):
         return line
 
     def per_class_table(self, result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-        pc = result.get("per_class")
-        if not pc:
-            return [], []
-        names = result.get("class_names") or self.ctx.class_names or [str(i) for i in range(len(pc["f1"]))]
-        cols = ["class", "precision", "recall", "F1", "AUC", "AP", "images"]
-        rows = [
-            [str(n), fmt(p), fmt(r), fmt(f), fmt(a), fmt(ap), str(s)]
-            for n, p, r, f, a, ap, s in zip(names, pc["precision"], pc["recall"], pc["f1"], pc["auc"], pc["ap"], pc["support"])
-        ]
-        return cols, rows
+        return per_class_rows(result, self.ctx.class_names, "class", [("precision", "precision"), ("recall", "recall"), ("F1", "f1"), ("AUC", "auc"), ("AP", "ap")])

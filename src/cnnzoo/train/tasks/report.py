@@ -31,3 +31,16 @@ def confusion_and_curves(result: dict[str, Any], out_dir: Path, *, title: str, n
         plot_pr(result["pr"]["recall"], result["pr"]["precision"], pc["ap"], names, out_dir / "pr.png", title=title)
         written.append(out_dir / "pr.png")
     return written
+
+
+def per_class_rows(
+    result: dict[str, Any], names: Sequence[str], first: str, metrics: Sequence[tuple[str, str]]
+) -> tuple[list[str], list[list[str]]]:
+    """``(columns, rows)``: one row per class of ``result["per_class"]``, ``metrics`` as (column, key)."""
+    pc = result.get("per_class")
+    if not pc:
+        return [], []
+    names = result.get("class_names") or names or [str(i) for i in range(len(pc["support"]))]
+    cols = [first, *(c for c, _ in metrics), "images"]
+    rows = [[str(n), *(fmt(pc[k][i]) for _, k in metrics), str(pc["support"][i])] for i, n in enumerate(names[: len(pc["support"])])]
+    return cols, rows
