@@ -1,4 +1,4 @@
-"""Renderers: JSON schema of DESIGN.md, CSV, Markdown, the rich table and depth folding."""
+"""Renderers: JSON schema of docs/analysis.md, CSV, Markdown, the rich table and depth folding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``cnnzoo.scratch`` depends on NumPy and the standard library only (DESIGN.md)."""
+"""``cnnzoo.scratch`` depends on NumPy and the standard library only (its package docstring)."""
 
 import ast
 import sys

@@ -203,7 +203,7 @@ def render_markdown(report: AnalysisReport, depth: int | None = None) -> str:
 
 
 def render_json(report: AnalysisReport) -> str:
-    """One JSON object in the schema of DESIGN.md (plus ``other_ops``, memory and notes)."""
+    """One JSON object in the schema of ``docs/analysis.md`` (plus ``other_ops``, memory and notes)."""
     return json.dumps(report.to_dict(), indent=2)
 
 

@@ -154,7 +154,7 @@ class AnalysisReport:
         raise KeyError(f"no layer named {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON schema of ``cnnzoo summary --format json`` (DESIGN.md)."""
+        """The JSON schema of ``cnnzoo summary --format json`` (``docs/analysis.md``)."""
         return {
             "model": self.model,
             "input": list(self.input_size),

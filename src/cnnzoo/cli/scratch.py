@@ -116,3 +116,18 @@ def init_variance_command(
     for row in init_variance_table(depth, width, seed):
         table.add_row(row["activation"], row["init"], *(f"{row[k]:.3g}" for k in ("layer_1", "layer_mid", "layer_last")))
     console.print(table)
+
+
+@scratch_app.command("saturation")
+def saturation_command() -> None:
+    """Why cross-entropy follows a sigmoid: the gradient each cost sends to a saturated logit."""
+    from rich.table import Table
+
+    from cnnzoo.scratch.demos import saturation_table
+
+    table = Table(title="∂C/∂z of a sigmoid unit, target 1", header_style="bold")
+    for col in ("z", "σ(z)", "quadratic ½(a−y)²", "cross-entropy"):
+        table.add_column(col, justify="right")
+    for r in saturation_table():
+        table.add_row(f"{r['z']:g}", f"{r['output']:.3g}", f"{r['quadratic_grad']:.3g}", f"{r['cross_entropy_grad']:.3g}")
+    console.print(table)

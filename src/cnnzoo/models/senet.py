@@ -53,7 +53,7 @@ def _se(name: str, layers: list[int], reduction: int = 16, stem_pool_ceil: bool 
     return model
 
 
-# Our MACs count convolutions and FC layers only (see DESIGN.md); the paper's
+# Our MACs count convolutions and FC layers only (see cnnzoo.analysis.macs); the paper's
 # 3.87G / 4.25G also include the SE rescaling multiplies (C·H·W per block,
 # ~0.006G in all) and round up, hence 0.5%.
 @register_model(**_ENTRY, params="28.1M", macs="3.87G", macs_rtol=0.005)

@@ -62,6 +62,7 @@ from cnnzoo.scratch.conv import (
 )
 from cnnzoo.scratch.losses import (
     focal_loss,
+    mse_loss,
     multiclass_hinge_loss,
     sigmoid_bce_loss,
     softmax_cross_entropy_loss,
@@ -107,5 +108,5 @@ __all__ = [
     "groupnorm_forward", "groupnorm_backward", "instancenorm_forward", "instancenorm_backward",
     "lrn_forward", "lrn_backward",
     # losses
-    "softmax_cross_entropy_loss", "multiclass_hinge_loss", "sigmoid_bce_loss", "focal_loss",
+    "softmax_cross_entropy_loss", "multiclass_hinge_loss", "sigmoid_bce_loss", "focal_loss", "mse_loss",
 ]  # fmt: skip

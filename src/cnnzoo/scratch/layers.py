@@ -416,17 +416,30 @@ class AvgPool2d(_Stateless):
 
 
 class Dropout(_Stateless):
-    """Inverted dropout: in training ``x·m/(1-p)``, ``m ~ Bernoulli(1-p)``; in evaluation the identity."""
+    """Dropout with drop probability ``p``, ``m ~ Bernoulli(1-p)`` per element; any shape.
 
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
+    Both forms keep the test-time output equal to the expected training output; they
+    differ in where the ``1 - p`` goes (Srivastava et al. 2014, JMLR 15, §4 and figure 2,
+    whose ``p`` is the probability of keeping a unit):
+
+    * ``inverted=True`` (torch's form): ``x·m/(1-p)`` in training, the identity in evaluation;
+    * ``inverted=False`` (the paper's): ``x·m`` in training, ``(1-p)·x`` in evaluation, the
+      same as scaling the next layer's weights by ``1 - p`` at test time.
+    """
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None, inverted: bool = True) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout p must be in [0, 1); got {p}")
-        self.p = p
+        self.p, self.inverted = p, inverted
         self.rng = np.random.default_rng() if rng is None else rng
 
     def _forward(self, x):
-        return F.dropout_forward(x, self.p, self.training, self.rng)
+        if self.inverted:
+            return F.dropout_forward(x, self.p, self.training, self.rng)
+        # the cache is what dropout_backward multiplies δ by: the mask, or the constant 1 - p
+        scale = (self.rng.random(x.shape) >= self.p).astype(x.dtype) if self.training else x.dtype.type(1.0 - self.p)
+        return x * scale, scale
 
     _backward = staticmethod(F.dropout_backward)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from cnnzoo.scratch.activations import log_softmax, sigmoid
 
-__all__ = ["softmax_cross_entropy_loss", "multiclass_hinge_loss", "sigmoid_bce_loss", "focal_loss"]
+__all__ = ["softmax_cross_entropy_loss", "multiclass_hinge_loss", "sigmoid_bce_loss", "focal_loss", "mse_loss"]
 
 
 def _check_class_targets(x: np.ndarray, y: np.ndarray, what: str) -> None:
@@ -124,3 +124,19 @@ def focal_loss(
     dmod = 0.0 if gamma == 0 else -gamma * (1 - pt) ** (gamma - 1) * p * (1 - p) * (2 * t - 1)
     dx = a_t * (mod * (p - t) + dmod * ce) / m
     return loss, dx
+
+
+def mse_loss(x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error: ``L = (1/M) Σ (x - t)²`` over all ``M`` elements (torch's ``mse_loss``);
+    ``∂L/∂x = 2 (x - t) / M``.
+
+    After a sigmoid or softmax it learns slowly from confident mistakes: the gradient
+    reaching the logit carries the factor ``σ'(z)``, which vanishes at saturation, while
+    cross-entropy's does not (:func:`cnnzoo.scratch.demos.saturation_gradients`).
+
+    Args:
+        x: predictions, any shape; t: targets, same shape.
+    """
+    _check_multilabel(x, t, "mse_loss")
+    diff = x - t
+    return float((diff**2).sum() / x.size), 2.0 * diff / x.size
