@@ -67,6 +67,7 @@ from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.helpers import make_divisible
 from cnnzoo.layers.input_check import check_input_size
 from cnnzoo.layers.inverted_residual import InvertedResidual
+from cnnzoo.layers.same_padding import use_same_padding_
 from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
 
@@ -112,6 +113,11 @@ class EfficientNet(ClassifierInterface, nn.Module):
             code (and timm's weights); torchvision's EfficientNet weights were
             trained with PyTorch's default 1e-5, so ``cnnzoo.weights`` sets it
             when it imports them.
+        tf_padding: pad the five strided convolutions as TensorFlow's "same"
+            (``layers/same_padding.py``: the odd pixel at the bottom/right), as
+            the paper's TF code does; timm's ``tf_efficientnet_*`` weights need
+            it. The default pads ``k // 2`` on every side, as torchvision and timm's
+            ``efficientnet_*`` do.
     """
 
     min_size = 32
@@ -127,6 +133,7 @@ class EfficientNet(ClassifierInterface, nn.Module):
         dropout: float = 0.2,
         drop_path_rate: float = 0.2,
         bn_eps: float = 1e-3,
+        tf_padding: bool = False,
     ) -> None:
         super().__init__()
         if width_mult <= 0 or depth_mult <= 0:
@@ -166,6 +173,8 @@ class EfficientNet(ClassifierInterface, nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(head, num_classes)
+        if tf_padding:
+            use_same_padding_(self)
         self._init_weights()
 
     def _init_weights(self) -> None:

@@ -26,7 +26,8 @@ as buffers). MACs at 299×299: 8.4G.
 Padding: Keras pools "same" (TensorFlow pads one pixel on the bottom/right
 only when the input is even); we pad one pixel on every side, which gives the
 same output sizes (147 → 74 → 37 → 19 → 10) and shifts the windows by one
-pixel at even sizes.
+pixel at even sizes. ``tf_padding=True`` pads as TensorFlow does
+(``layers/same_padding.py``), which Keras's released Xception weights need.
 
 Initialisation: the paper does not say; its Keras implementation uses Keras'
 defaults, Glorot-uniform kernels and zero biases, and so do we.
@@ -38,6 +39,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.conv_bn_act import ConvBNAct
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.layers.same_padding import MaxPool2dSame
 from cnnzoo.layers.separable_conv import SeparableConv2d
 from cnnzoo.models.interface import ClassifierInterface
 from cnnzoo.registry import register_model
@@ -67,6 +69,7 @@ class XceptionBlock(nn.Module):
             the first, which follows the stem's ReLU).
         mid_act: non-linearity between depthwise and pointwise (ablation).
         residual: keep the shortcut (figure 9 compares with and without).
+        tf_padding: pool with TensorFlow's "same" padding (Keras's weights).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class XceptionBlock(nn.Module):
         relu_first: bool = True,
         mid_act: type[nn.Module] | None = None,
         residual: bool = True,
+        tf_padding: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -95,7 +99,7 @@ class XceptionBlock(nn.Module):
             layers.append(SeparableConv2d(c_in, c_out, 3, mid_act=mid_act, bn=True))
             c = c_out
         if stride != 1:
-            layers.append(nn.MaxPool2d(3, stride, padding=1))
+            layers.append(MaxPool2dSame(3, stride) if tf_padding else nn.MaxPool2d(3, stride, padding=1))
         self.body = nn.Sequential(*layers)
         self.shortcut: nn.Module | None = None
         if residual:
@@ -122,6 +126,9 @@ class Xception(ClassifierInterface, nn.Module):
         mid_act: ``None`` (the paper), ``"relu"`` or ``"elu"`` between the
             depthwise and pointwise parts of every separable conv (§4.7, figure 10).
         residual: ``False`` removes every shortcut (figure 9's comparison).
+        tf_padding: pad the strided max pools as TensorFlow's "same" (bottom/right
+            only on even sizes), as Keras's Xception does; ``cnnzoo.weights``
+            sets it when it imports Keras's weights.
     """
 
     classifier_names = ("head.3",)  # head: pool, flatten, dropout, fc
@@ -134,6 +141,7 @@ class Xception(ClassifierInterface, nn.Module):
         drop_rate: float = 0.5,
         mid_act: str | None = None,
         residual: bool = True,
+        tf_padding: bool = False,
     ) -> None:
         super().__init__()
         if mid_act not in _MID_ACTS:
@@ -141,7 +149,7 @@ class Xception(ClassifierInterface, nn.Module):
         if middle_blocks < 0:
             raise ValueError(f"middle_blocks must be >= 0; got {middle_blocks}")
         act = _MID_ACTS[mid_act]
-        kw = {"mid_act": act, "residual": residual}
+        kw = {"mid_act": act, "residual": residual, "tf_padding": tf_padding}
         self.in_chans = in_chans
         self.stem = nn.Sequential(
             ConvBNAct(in_chans, 32, 3, stride=2, padding=0),  # N x 32 x 149 x 149

@@ -64,6 +64,8 @@ def _timm(name: str, model: str | None = None, **kw: Any) -> SourceModel:
 _V15_NOTE = "v1.5: stride on the 3×3"
 _TV_EFFICIENTNET = {"b0": 224, "b1": 240, "b2": 288, "b3": 300, "b4": 380, "b5": 456, "b6": 528, "b7": 600}
 _CAFFE_SE = "the authors' Caffe model: stem pool in ceil mode without padding"
+# timm's input sizes for its TF ports: the reference implementation's r (see efficientnet.py)
+_TF_EFFICIENTNET = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "b4": 380, "b5": 456, "b6": 528, "b7": 600}
 
 _ENTRIES = [
     _tv("resnet18"), _tv("resnet34"),
@@ -82,6 +84,9 @@ _ENTRIES = [
         drop=("AuxLogits.",), note="auxiliary head dropped; its transform_input is the 0.5/0.5 normalisation"),
     _timm("resnet50", kwargs=_V15, note=_V15_NOTE),
     _timm("efficientnet_b0", kwargs=_TV_BN_EPS, note="BN eps 1e-5"),
+    # Ported from the paper's TF checkpoints: TF "same" padding at stride 2, BN eps 1e-3 (cnnzoo's default)
+    *(_timm(f"tf_efficientnet_{b}", f"efficientnet_{b}", kwargs={"tf_padding": True}, size=size,
+            note="TF \"same\" padding; BN eps 1e-3") for b, size in _TF_EFFICIENTNET.items()),
     _timm("inception_v3", kwargs={"aux_logits": False}, size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD,
           drop=("AuxLogits.",), note="auxiliary head dropped"),
     _timm("seresnet50", "se_resnet50", kwargs=_V15, note=_V15_NOTE),

@@ -10,7 +10,7 @@ carries the source's normalisation, input size and ImageNet class names, so
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,23 @@ def _choose(ckpt: Checkpoint, model: str | None, source: str | None) -> SourceMo
     raise WeightsError(f"{ckpt.path}: its tensor names match {'none' if not fitting else 'several'} of the {source} models for cnnzoo {model} ({names})")
 
 
+def _preprocessing(entry: SourceModel, cfg: dict[str, Any]) -> SourceModel:
+    """The entry with the mean, std and input size of a timm folder's ``pretrained_cfg``, where it gives them.
+
+    One architecture can carry weights fed differently: timm's AdvProp
+    EfficientNets (``tf_efficientnet_b0.ap_in1k``) expect mean = std = 0.5.
+    """
+    changes: dict[str, Any] = {}
+    for key in ("mean", "std"):
+        v = cfg.get(key)
+        if isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v):
+            changes[key] = tuple(float(x) for x in v)
+    size = cfg.get("input_size")
+    if isinstance(size, list) and len(size) == 3 and size[1] == size[2] and isinstance(size[1], int):
+        changes["size"] = size[1]
+    return replace(entry, **changes)
+
+
 def _build(entry: SourceModel, kwargs: dict[str, Any]) -> nn.Module:
     from cnnzoo.registry import create
 
@@ -89,7 +106,7 @@ def load_weights(path: str | Path, model: str | None = None, source: str | None 
         net, entry = load_keras(path, model, **kwargs)
     else:
         ckpt = read_checkpoint(path)
-        entry = _choose(ckpt, model, source)
+        entry = _preprocessing(_choose(ckpt, model, source), ckpt.config)
         net = _build(entry, dict(kwargs))
         transfer(ckpt.tensors, entry, net, str(ckpt.path))
     num_classes = kwargs.get("num_classes", 1000)

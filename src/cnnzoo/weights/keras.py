@@ -3,8 +3,8 @@
 The layout follows Keras's documented weight order (the file's ``layer_names``
 and each layer's ``weight_names``): convolution ``kernel`` (H, W, in, out) and
 ``bias``; BatchNormalization ``gamma, beta, moving_mean, moving_variance``;
-Dense ``kernel`` (in, out) and ``bias``. For ResNet50 and VGG it was derived
-from that documentation, not from running Keras. Conversions, all exact:
+Dense ``kernel`` (in, out) and ``bias``; SeparableConv2D ``depthwise_kernel``
+(H, W, in, 1) and ``pointwise_kernel``. Conversions, all exact:
 
 * kernels HWIO → OIHW, Dense kernels transposed; VGG's first Dense layer reads
   a (H, W, C)-flattened map, so its columns are reordered to (C, H, W);
@@ -12,18 +12,19 @@ from that documentation, not from running Keras. Conversions, all exact:
 * the BN epsilon the layer used (1e-3 in the first ``keras_applications``
   ResNet50, 1.001e-5 in ``keras.applications.resnet``) moves into the running
   variance, so cnnzoo's 1e-5 computes the same function;
-* these models expect BGR "caffe" input (x·255 − mean): the first convolution's
+* ResNet50 and VGG expect BGR "caffe" input (x·255 − mean): the first convolution's
   input channels are flipped to RGB and the normalisation is written as
   mean/255, std 1/255.
 
 Layer names are matched explicitly (both Keras naming schemes of ResNet50), so
 Keras's v1 ResNet-50 (stride on the first 1×1, cnnzoo's default) is imported as v1.
 
-InceptionV3 and InceptionResNetV2 (BN without γ, epsilon 1e-3 as in cnnzoo)
-were checked against Keras 3 itself (``tests/weights/fixtures/keras``); their
-unnamed ``conv2d``/``batch_normalization`` layers are taken in creation order.
-Xception is refused (``KERAS_REFUSED``): TensorFlow's "same" max pooling pads
-even-sized maps asymmetrically, which cnnzoo's symmetric padding cannot match.
+Every model here is checked against Keras 3 itself (``tests/weights/fixtures/keras``;
+the first release's ResNet50 layer names only against a hand conversion).
+Unnamed ``conv2d``/``batch_normalization`` layers (the Inception models',
+Xception's shortcuts) are taken in creation order. Xception's strided "same"
+max pools pad even-sized maps on the bottom/right only, as TensorFlow does:
+the import builds cnnzoo's xception with ``tf_padding=True``.
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ KERAS_SOURCES = {
         "keras", "InceptionResNetV2", "inception_resnet_v2", kwargs={"layout": "released"},
         size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD, note="no BN γ",
     ),
+    "xception": SourceModel(
+        "keras", "Xception", "xception", kwargs={"tf_padding": True},
+        size=299, mean=INCEPTION_MEAN, std=INCEPTION_STD, note="TF \"same\" pooling; BN eps 1e-3",
+    ),
 }
 
-KERAS_REFUSED = {
-    "xception": "Keras's Xception max-pools with TensorFlow's \"same\" padding, which pads an even-sized map "
-    "(74×74 in block 3 at 299×299) on the bottom/right only; cnnzoo's xception pads symmetrically, as timm's "
-    "legacy_xception does, so it would compute something else",
-}
+KERAS_REFUSED: dict[str, str] = {}  # none at present; a refused model would be named here with the reason
 
 
 def read_h5(path: str | Path) -> dict[str, list[np.ndarray]]:
@@ -209,9 +210,37 @@ def _inception_resnet_v2(layers: dict[str, list[np.ndarray]], path: object) -> l
     return [*out, ("predictions", _dense(w)), ("predictions", torch.from_numpy(b.astype(np.float32)))]
 
 
+def _xception(layers: dict[str, list[np.ndarray]], path: object) -> list[tuple[str, torch.Tensor]]:
+    """Named stem and separable convs by block; the four unnamed shortcut convs in creation order."""
+    shortcuts = zip(_unnamed(layers, "conv2d"), _unnamed(layers, "batch_normalization"))
+    if len(_unnamed(layers, "conv2d")) != 4 or any(n not in layers for n in ("block1_conv1", "block14_sepconv2", "predictions")):
+        raise WeightsError(f"{path}: expected Keras Xception's block1_conv1 … block14_sepconv2, 4 shortcut conv2d, predictions")
+    out: list[tuple[str, torch.Tensor]] = []
+
+    def bn(name: str) -> None:
+        out.extend((name, t) for t in _bn(layers[name], None, 1e-3))  # Keras's default epsilon; cnnzoo's is 1e-5
+
+    for name in ("block1_conv1", "block1_conv2"):
+        out.append((name, _kernel(layers[name][0])))
+        bn(f"{name}_bn")
+    for block in range(2, 15):
+        for i in (1, 2, 3):
+            name = f"block{block}_sepconv{i}"
+            if name in layers:
+                depthwise, pointwise = layers[name]
+                out += [(name, _kernel(depthwise).transpose(0, 1)), (name, _kernel(pointwise))]  # (C, 1, H, W)
+                bn(f"{name}_bn")
+        if block in (2, 3, 4, 13):  # downsampling blocks: 1×1/2 shortcut
+            conv, norm = next(shortcuts)
+            out.append((conv, _kernel(layers[conv][0])))
+            bn(norm)
+    w, b = layers["predictions"]
+    return [*out, ("predictions", _dense(w)), ("predictions", torch.from_numpy(b.astype(np.float32)))]
+
+
 _CONVERTERS = {
     "resnet50": _resnet50, "vgg16": _vgg, "vgg19": _vgg,
-    "inception_v3": _inception_v3, "inception_resnet_v2": _inception_resnet_v2,
+    "inception_v3": _inception_v3, "inception_resnet_v2": _inception_resnet_v2, "xception": _xception,
 }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["fill_tensor", "fixed_input", "synthetic_state_dict"]
+__all__ = ["fill_keras", "fill_tensor", "fixed_input", "synthetic_state_dict"]
 
 
 def _generator(name: str) -> torch.Generator:
@@ -44,6 +44,23 @@ def fill_tensor(name: str, shape: Iterable[int], dtype: str = "float32") -> torc
     else:  # biases, BN shifts and running means
         x = 0.1 * x
     return x.to(getattr(torch, dtype))
+
+
+def fill_keras(name: str, shape: Iterable[int]) -> torch.Tensor:
+    """``fill_tensor``'s values for a Keras weight, at unit gain on Keras's fan-in.
+
+    Keras keeps kernels as (H, W, in, out) and Dense kernels as (in, out), so
+    ``fill_tensor``'s (out, in, …) fan-in would shrink every layer's signal
+    until the biases alone set the logits and the input (and so padding or
+    channel order) no longer mattered. A depthwise kernel (H, W, in, 1) has
+    fan-in H·W.
+    """
+    shape = tuple(int(s) for s in shape)
+    x = fill_tensor(name, shape)
+    if len(shape) < 2:
+        return x
+    fan_in = math.prod(shape[:2]) if name.endswith("depthwise_kernel") else math.prod(shape[:-1])
+    return x * math.sqrt(math.prod(shape[1:]) / fan_in)
 
 
 def synthetic_state_dict(manifest: Iterable[tuple[str, list[int], str]]) -> dict[str, torch.Tensor]:
