@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 import cnnzoo
+from cnnzoo.detection import DetectorOutput
 from cnnzoo.models.interface import ClassifierInterface, fresh_output_layer
 from cnnzoo.registry import get_model_info
 
@@ -113,10 +114,34 @@ def _check_classifier(name: str, model: nn.Module, num_classes: int) -> None:
     layers = model.output_layers()
     assert next(iter(layers)) == model.classifier_names[0], f"{name}: no main classifier"
     sizes = {k: _out_features(m) for k, m in layers.items()}
-    assert set(sizes.values()) == {num_classes}, f"{name}: output layers {sizes}"
+    if _is_detector(name):
+        # A detector adds a background class; a dense head scores every class for each of its boxes.
+        assert _out_features(head) % (num_classes + 1) == 0, f"{name}: output layers {sizes}"
+    else:
+        assert set(sizes.values()) == {num_classes}, f"{name}: output layers {sizes}"
+
+
+def _is_detector(name: str) -> bool:
+    return get_model_info(name).task == "detection"
+
+
+def _check_detector_split(name: str, model: nn.Module, x: Tensor) -> None:
+    # A detector's forward is a DetectorOutput; its raw predictions must be the same either way.
+    with torch.no_grad():
+        out = model(x)
+        head = model.forward_head(model.forward_features(x))
+    assert isinstance(out, DetectorOutput) and isinstance(head, DetectorOutput), f"{name}: {type(out).__name__}"
+    preds, head_preds = out.predictions(), head.predictions()
+    assert [p.shape for p in preds] == [p.shape for p in head_preds], f"{name}: head and forward predictions differ in shape"
+    assert preds and all(p.shape[0] == x.shape[0] for p in preds), f"{name}: predictions not batch-first"
+    if not x.is_meta:
+        assert all(torch.isfinite(p).all() for p in preds) and preds[0].std() > 0, f"{name}: degenerate output"
+        assert all(torch.equal(a, b) for a, b in zip(preds, head_preds)), f"{name}: forward_head(forward_features(x)) != forward(x)"
 
 
 def _check_split(name: str, model: nn.Module, x: Tensor) -> None:
+    if _is_detector(name):
+        return _check_detector_split(name, model, x)
     with torch.no_grad():
         out = model(x)
         features = model.forward_features(x)
@@ -146,6 +171,10 @@ def _check_reset(name: str, model: nn.Module, x: Tensor) -> None:
 
     with torch.no_grad():
         out = model(x)
+        if _is_detector(name):  # its layout was checked above; the reset network must still run
+            preds = out.predictions()
+            assert all(p.is_meta or torch.isfinite(p).all() for p in preds), f"{name}: after reset, non-finite predictions"
+            return
         assert out.shape[:2] == (x.shape[0], NEW_CLASSES), f"{name}: after reset, {tuple(out.shape)}"
         if len(model.output_layers()) > 1:
             # Auxiliary heads answer in training mode, where BatchNorm needs a batch of two.
@@ -179,11 +208,16 @@ def test_fcn_split_for_real():
 
 
 @pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
-def test_reset_classifier_without_auxiliary_heads(name):
-    model = _skeleton(name, NUM_CLASSES, aux_logits=False)
-    assert list(model.output_layers()) == ["fc"]  # the heads that were not built are passed over
+def test_reset_classifier_with_and_without_auxiliary_heads(name):
+    # The registry builds these without their auxiliary heads (the counted network);
+    # with them, reset_classifier must replace the auxiliary output layers too.
+    plain = _skeleton(name, NUM_CLASSES)
+    assert list(plain.output_layers()) == ["fc"]  # the heads that were not built are passed over
+    model = _skeleton(name, NUM_CLASSES, aux_logits=True)
+    assert len(model.output_layers()) > 1
     model.reset_classifier(NEW_CLASSES)
-    assert _layout(model) == _layout(_skeleton(name, NEW_CLASSES, aux_logits=False))
+    assert _layout(model) == _layout(_skeleton(name, NEW_CLASSES, aux_logits=True))
+    assert all(_out_features(layer) == NEW_CLASSES for layer in model.output_layers().values())
 
 
 def test_reset_classifier_rejects_no_classes():

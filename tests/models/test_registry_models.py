@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import cnnzoo
+from cnnzoo.detection import DetectorOutput
 from cnnzoo.registry import get_model_info
 
 NAMES = cnnzoo.list_models()
@@ -20,6 +21,13 @@ NAMES = cnnzoo.list_models()
 
 def _num_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def _one_box_per_image(batch: int, size: tuple[int, int, int]) -> list[dict[str, torch.Tensor]]:
+    # A detector's loss needs targets: one object of class 3 in the middle half of each image.
+    _, h, w = size
+    box = torch.tensor([[w / 4, h / 4, 3 * w / 4, 3 * h / 4]])
+    return [{"boxes": box.clone(), "labels": torch.tensor([3])} for _ in range(batch)]
 
 
 def _logits(out):
@@ -43,14 +51,14 @@ def test_entry_declares_reference_and_min_size(name):
         f"{name}: give the paper's parameter count (params=) or say why there is none"
     )
     assert info.min_size is not None and info.min_size > 0
-    assert info.task in ("classification", "segmentation")
+    assert info.task in ("classification", "segmentation", "detection")
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if get_model_info(n).params is not None])
 def test_parameter_count_matches_paper(name):
     info = get_model_info(name)
     with torch.device("meta"):
-        model = cnnzoo.create(name, **info.defaults)
+        model = cnnzoo.create(name)
     n = _num_params(model)
     ref = info.params
     assert ref.matches(n), f"{name}: {n:,} parameters, paper says {ref.text} (±{ref.tol:,.0f})"
@@ -60,9 +68,12 @@ def test_parameter_count_matches_paper(name):
 def test_output_shape_at_paper_size_on_meta(name):
     info = get_model_info(name)
     with torch.device("meta"):
-        model = cnnzoo.create(name, num_classes=13, **info.defaults).eval()
+        model = cnnzoo.create(name, num_classes=13).eval()
         out = _logits(model(torch.empty(1, *info.input_size)))
-    if info.task == "classification":
+    if info.task == "detection":
+        assert isinstance(out, DetectorOutput), f"{name}: forward returned {type(out).__name__}"
+        assert all(p.shape[0] == 1 for p in out.predictions()), f"{name}: predictions are not batch-first"
+    elif info.task == "classification":
         assert tuple(out.shape) == (1, 13)
     else:
         assert tuple(out.shape[:2]) == (1, 13)
@@ -86,11 +97,17 @@ def test_forward_backward_every_parameter_gets_a_gradient(name):
     size = info.test_size or (c, info.min_size, info.min_size)
     torch.manual_seed(0)
     model = cnnzoo.create(name, num_classes=7).train()
-    out = model(torch.randn(2, *size))
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    logits = outs[0]
-    assert logits.shape[:2] == (2, 7)
-    sum(o.float().square().mean() for o in outs).backward()
+    batch = 1 if info.task == "detection" else 2  # a detector's RoI head already sees a batch of regions
+    out = model(torch.randn(batch, *size))
+    if info.task == "detection":
+        loss = out.loss(_one_box_per_image(batch, size))
+        assert loss.dim() == 0 and torch.isfinite(loss), f"{name}: loss {loss}"
+        loss.backward()
+    else:
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        logits = outs[0]
+        assert logits.shape[:2] == (2, 7)
+        sum(o.float().square().mean() for o in outs).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, f"{name}: no gradient for {missing[:5]}"
     bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]

@@ -82,8 +82,8 @@ def test_literal_and_bool_annotations_are_checked():
 
 
 def test_a_model_is_registered_with_a_task_setup_knows():
-    with pytest.raises(ValueError, match=r"^model '_builder': task must be one of classification, segmentation; got 'detection'$"):
-        register_model(family="toy", paper="-", year=2000, task="detection")(_builder)
+    with pytest.raises(ValueError, match=r"^model '_builder': task must be one of classification, segmentation, detection; got 'depth'$"):
+        register_model(family="toy", paper="-", year=2000, task="depth")(_builder)
     assert get_model_info("unet").task == get_model_info("fcn8s").task == "segmentation"
     assert get_model_info("resnet50").task == "classification"
 

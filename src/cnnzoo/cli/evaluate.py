@@ -108,26 +108,38 @@ def eval_command(
 
 @app.command("predict")
 def predict_command(
-    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem (a classifier or a segmentation run)."),
+    checkpoint: Path = typer.Argument(..., help="A run directory or a checkpoint stem (a classifier, a segmentation or a detection run)."),
     images: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, … anything Pillow reads)."),
     topk: int = typer.Option(5, "--topk", "-k", help="How many classes to show."),
     invert: bool = typer.Option(False, "--invert", help="Invert grey levels (dark ink on white paper → the digits' white ink on black)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     device: str = typer.Option("cpu", "--device", help=f"{DEVICES}."),
-    out: Path = typer.Option(None, "--out", help="Segmentation runs: write STEM-mask.png (palette PNG) and STEM-overlay.png here [default: RUN/predict]."),
+    out: Path = typer.Option(None, "--out", help="Segmentation runs: STEM-mask.png (palette PNG) and STEM-overlay.png; detection runs: STEM-boxes.png and detections.json [default: RUN/predict]."),
+    score_threshold: float = typer.Option(None, "--score-threshold", help="Detection: keep boxes scoring at least this, in [0, 1) [default: the detector's]."),
+    nms_iou: float = typer.Option(None, "--nms-iou", help="Detection: non-maximum suppression IoU, in (0, 1] [default: the detector's]."),
+    max_detections: int = typer.Option(None, "--max-detections", help="Detection: boxes kept per image [default: the detector's]."),
 ) -> None:
-    """The top-k classes of each image with probabilities; for a segmentation run, its mask and overlay."""
+    """The top-k classes of each image with probabilities; for a segmentation run, its mask and overlay; for a detection run, its boxes."""
     from cnnzoo.train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
-    from cnnzoo.train.evaluation import predict_files, predict_masks
+    from cnnzoo.train.evaluation import predict_boxes, predict_files, predict_masks
 
     _check_device(device)
     if topk <= 0:
         fail(f"--topk must be positive; got {topk}")
+    _check_postprocess(score_threshold, nms_iou, max_detections)
     try:
         stem = resolve_checkpoint(checkpoint)
-        if load_checkpoint(stem).meta.task == "segmentation":
+        task = load_checkpoint(stem).meta.task
+        if task == "segmentation":
             masks = predict_masks(stem, images, out or stem.parent / "predict", invert=invert, device=device)
             _print_masks(masks, as_json)
+            return
+        if task == "detection":
+            found = predict_boxes(
+                stem, images, out or stem.parent / "predict", score_threshold=score_threshold, nms_iou=nms_iou,
+                max_detections=max_detections, invert=invert, device=device,
+            )  # fmt: skip
+            _print_boxes(found, out or stem.parent / "predict", as_json)
             return
         results = predict_files(checkpoint, images, topk=topk, invert=invert, device=device)
     except (ValueError, CheckpointError) as e:
@@ -138,6 +150,27 @@ def predict_command(
     for r in results:
         best = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in r["top"])
         console.print(f"[bold]{r['file']}[/]: {best}", highlight=False)
+
+
+def _check_postprocess(score_threshold: float | None, nms_iou: float | None, max_detections: int | None) -> None:
+    # The same ranges as Detector.set_postprocess, named by their flags, before the checkpoint is read.
+    if score_threshold is not None and not 0.0 <= score_threshold < 1.0:
+        fail(f"--score-threshold must be in [0, 1); got {score_threshold}")
+    if nms_iou is not None and not 0.0 < nms_iou <= 1.0:
+        fail(f"--nms-iou must be an IoU in (0, 1]; got {nms_iou}")
+    if max_detections is not None and max_detections < 1:
+        fail(f"--max-detections must be a positive integer; got {max_detections}")
+
+
+def _print_boxes(results: list[dict[str, Any]], out: Path, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(results))
+        return
+    for r in results:
+        found = ", ".join(f"{b['class']} {b['score']:.2f}" for b in r["boxes"][:10]) or "nothing"
+        more = f" and {len(r['boxes']) - 10} more" if len(r["boxes"]) > 10 else ""
+        console.print(f"[bold]{r['image']}[/]: {found}{more}; wrote {out / (Path(r['image']).stem + '-boxes.png')}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {out / 'detections.json'}", highlight=False, soft_wrap=True)
 
 
 def _print_masks(results: list[dict[str, Any]], as_json: bool) -> None:

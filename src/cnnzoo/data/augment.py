@@ -20,7 +20,14 @@ d2l        flip, random-resized crop (area 10–100%, aspect 1/2–2), brightnes
            contrast, saturation and hue jitter 0.5 (d2l.ai §14.1)
 elastic    U-Net's elastic deformation (Ronneberger et al. 2015, arXiv:1505.04597,
            §3.1): N(0, σ²) displacements on a coarse 3×3 grid, bicubic in between
+ssd        SSD's photometric distortion, zoom out, IoU-constrained crops and flip,
+           boxes moved with the pixels (Liu et al. 2016, arXiv:1512.02325, §2.2, §3.6)
 =========  ====================================================================
+
+``ssd`` is :class:`cnnzoo.data.det_augment.SSDAugment`; the detection task moves
+each image's boxes with it (its ``with_boxes`` method). It fills the zoom-out
+canvas with ``mean`` and flips only when ``hflip`` (the data's ``meta["hflip"]``:
+``digits-det`` says no, as a mirrored digit is another digit or none).
 
 ``elastic`` is :class:`cnnzoo.data.seg_augment.ElasticDeformation`. The
 segmentation task moves the label map with the image (its ``pair`` method:
@@ -59,7 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AUGMENTATIONS", "PCALighting", "RandomAffine", "ScaleJitter", "build_augment", "elastic_augment", "elastic_sigma", "rgb_eigen", "train_crop"]
 
-AUGMENTATIONS = ("none", "digits", "alexnet", "vgg", "inception", "cifar", "d2l", "elastic")
+AUGMENTATIONS = ("none", "digits", "alexnet", "vgg", "inception", "cifar", "d2l", "elastic", "ssd")
 ELASTIC_SIGMA_PER_512 = 10.0  # U-Net §3.1: σ = 10 pixels on 512×512 images
 ELASTIC_MIN_SIGMA = 2.0  # pixels; below this a small canvas is hardly deformed
 CROP_FRACTION = 224 / 256  # AlexNet/VGG/Inception train on 224 crops of 256 images
@@ -211,11 +218,14 @@ def build_augment(
     in_chans: int = 1,
     image_size: tuple[int, int] | None = None,
     pca: tuple[Sequence[float], Sequence[Sequence[float]]] | None = None,
+    mean: Sequence[float] | None = None,
+    hflip: bool = True,
 ) -> Callable[[Tensor], Tensor]:
     """The batch augmentation called ``name`` for images of ``in_chans`` channels and ``image_size``.
 
     ``pca`` is ``(eigval, eigvec)`` from :func:`rgb_eigen`, needed by ``alexnet``
-    on RGB data.
+    on RGB data. ``mean`` (the training images' mean pixel) and ``hflip``
+    (whether a mirrored image keeps its classes) are for ``ssd``.
     """
     if name not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {name!r}; accepted: {', '.join(AUGMENTATIONS)}")
@@ -229,6 +239,10 @@ def build_augment(
         raise ValueError(f"augmentation {name!r} needs the image size")
     if name == "elastic":
         return elastic_augment(image_size, generator)
+    if name == "ssd":
+        from cnnzoo.data.det_augment import SSDAugment
+
+        return SSDAugment(fill=list(mean) if mean is not None else 0.0, hflip=hflip, generator=generator)
     K = _kornia()
     rgb = in_chans == 3
     size = tuple(image_size)

@@ -138,5 +138,5 @@ def coco(path: str | None, *, image_size: int | None = None, default_size: int |
         raise DataError(f"{p}: not found (expected a COCO directory with annotations/instances_*.json, or one such file)")
     return DataBundle(
         name="coco", train=train, test=test, num_classes=len(names), in_chans=3, image_size=(size, size),
-        class_names=names, task="detection", meta={"aug": "none"},
+        class_names=names, task="detection", meta={"aug": "ssd"},
     )  # fmt: skip

@@ -3,7 +3,7 @@
 One to ``max_digits`` real handwritten digits (scikit-learn's, see
 :mod:`cnnzoo.data.digits`), each resized to its own size drawn from
 ``digit_sizes``, are pasted at random non-overlapping places on a black
-``canvas × canvas`` image. A digit's box is the tight box around its ink (the
+``canvas × canvas`` image (96, or ``--image-size``). A digit's box is the tight box around its ink (the
 pixels at least ``ink`` = 0.3 of full intensity), in continuous pixel
 coordinates ``(x1, y1, x2, y2)`` with ``x2 = last inked column + 1``; its
 label is the digit, 0–9 (ten foreground classes, no background class: a
@@ -29,10 +29,28 @@ from torch.utils.data import Dataset
 from cnnzoo.data.datasets import DataBundle, register_dataset
 from cnnzoo.data.digits import load_digits_arrays
 
-__all__ = ["DIGIT_SIZES", "DetectionDataset", "digits_det", "make_detection_canvases"]
+__all__ = ["DIGIT_SIZES", "RECIPES", "DetectionDataset", "digits_det", "make_detection_canvases"]
 
 DIGIT_SIZES = (12, 16, 20, 24, 28, 32, 40, 48)
 CLASS_NAMES = [str(d) for d in range(10)]
+
+# The default recipe of each detector on this task, applied by
+# cnnzoo.train.recipe.apply_recipe to the settings a run leaves at their
+# declared defaults (measured in benchmarks/RESULTS.md). TinySSD: half width,
+# and the first map's default boxes at 0.1 and 0.141 of the side (d2l's 0.2 of
+# 256 pixels is 51; here 10–14 pixels, for 12-pixel digits), the other maps
+# taking d2l's sizes one map earlier; no augmentation, ten epochs.
+RECIPES: dict[str, dict[str, Any]] = {
+    "tiny_ssd": {
+        "model_kwargs": {"width_mult": 0.5, "anchor_sizes": [[0.1, 0.141], [0.2, 0.272], [0.37, 0.447], [0.54, 0.619], [0.71, 0.79]]},
+        "aug": "none",
+        "batch_size": 32,
+        "lr": 1e-2,
+        "epochs": 10,
+    },
+    # Faster R-CNN's CPU-sized configuration: its own defaults, AdamW peak 2e-3, batches of 8, four epochs.
+    "faster_rcnn_tiny": {"aug": "none", "batch_size": 8, "lr": 2e-3, "epochs": 4},
+}
 
 
 class DetectionDataset(Dataset):
@@ -126,8 +144,10 @@ def digits_det(
     train_size: int = 2000,
     test_size: int = 500,
     seed: int = 0,
+    image_size: int | None = None,
     **_: object,
 ) -> DataBundle:
+    canvas = int(image_size or canvas)  # --image-size: the canvas side (the digits keep their sizes)
     train_bank, test_bank = digit_banks(digit_sizes)
     x_tr, y_tr = make_detection_canvases(train_bank, train_size, canvas=canvas, max_digits=max_digits, seed=seed)
     x_te, y_te = make_detection_canvases(test_bank, test_size, canvas=canvas, max_digits=max_digits, seed=seed + 1)
@@ -140,6 +160,7 @@ def digits_det(
         image_size=(canvas, canvas),
         class_names=list(CLASS_NAMES),
         task="detection",
-        # The presets move the pixels but not the boxes.
-        meta={"aug": "none", "digit_sizes": list(digit_sizes), "max_digits": max_digits, "seed": seed},
+        # SSD's augmentation moves the boxes with the pixels; no flips, as a mirrored digit is another digit or none.
+        meta={"aug": "ssd", "hflip": False, "digit_sizes": list(digit_sizes), "max_digits": max_digits, "seed": seed,
+              "recipe": {k: dict(v) for k, v in RECIPES.items()}},  # fmt: skip
     )

@@ -180,5 +180,5 @@ def voc(path: str | None, *, image_size: int | None = None, default_size: int | 
         image_size=(size, size),
         class_names=classes,
         task="detection",
-        meta={"aug": "none", "root": str(root)},
+        meta={"aug": "ssd", "root": str(root)},
     )

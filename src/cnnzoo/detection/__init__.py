@@ -28,6 +28,7 @@ from cnnzoo.detection.boxes import (
     generalized_box_iou,
     upcast_boxes,
 )
+from cnnzoo.detection.detector import DetectorOutput
 from cnnzoo.detection.kmeans import (
     anchor_iou_table,
     boxes_of,
@@ -36,14 +37,35 @@ from cnnzoo.detection.kmeans import (
     plot_iou_table,
 )
 from cnnzoo.detection.metrics import coco_evaluate, voc_ap, voc_evaluate
+from cnnzoo.detection.multibox_loss import (
+    hard_negative_mask,
+    match_default_boxes,
+    multibox_loss,
+    multibox_targets,
+)
 from cnnzoo.detection.nms import batched_nms, nms, nms_reference, soft_nms, soft_nms_reference
 from cnnzoo.detection.roi import RoIAlign, RoIPool, roi_align, roi_pool
+from cnnzoo.detection.roi_heads import RoIHeads, sample_rois
+from cnnzoo.detection.rpn import (
+    RegionProposalNetwork,
+    RPNHead,
+    label_anchors,
+    propose,
+    rpn_loss,
+    sample_anchors,
+)
 from cnnzoo.detection.spp import SpatialPyramidPooling, spatial_pyramid_pool
+from cnnzoo.detection.ssd_output import SSDOutput, ssd_detections
 
 __all__ = [
     "ANCHOR_STDS",
+    "DetectorOutput",
+    "RPNHead",
+    "RegionProposalNetwork",
     "RoIAlign",
+    "RoIHeads",
     "RoIPool",
+    "SSDOutput",
     "SpatialPyramidPooling",
     "anchor_shapes",
     "assign_anchor_to_bbox",
@@ -63,18 +85,28 @@ __all__ = [
     "format_iou_table",
     "generalized_box_iou",
     "grid_anchors",
+    "hard_negative_mask",
     "kmeans_anchors",
+    "label_anchors",
+    "match_default_boxes",
     "multibox_detection",
+    "multibox_loss",
     "multibox_prior",
     "multibox_target",
+    "multibox_targets",
     "nms",
     "nms_reference",
     "plot_iou_table",
+    "propose",
     "roi_align",
     "roi_pool",
+    "rpn_loss",
+    "sample_anchors",
+    "sample_rois",
     "soft_nms",
     "soft_nms_reference",
     "spatial_pyramid_pool",
+    "ssd_detections",
     "upcast_boxes",
     "voc_ap",
     "voc_evaluate",

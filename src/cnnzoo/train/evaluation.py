@@ -10,7 +10,8 @@
   had them (data spec, class subset, validation split, image size; or another
   data set), and evaluates it, with test-time augmentation for classifiers.
 * :func:`predict_files` gives the top classes of image files;
-  :func:`predict_masks` segments them, writing palette PNG masks and overlays.
+  :func:`predict_masks` segments them, writing palette PNG masks and overlays;
+  :func:`predict_boxes` detects objects in them, drawing the boxes into PNGs.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from cnnzoo.train.tasks import Task, TaskContext, build_task, main_output
 from cnnzoo.train.tasks.base import summed_over_processes
 from cnnzoo.train.tta import TTA_MODES, TTAClassifier, default_scales, dense_model
 
-__all__ = ["evaluate", "evaluate_checkpoint", "jsonable", "normalizer", "predict_files", "predict_masks", "run_data", "write_evaluation"]
+__all__ = ["evaluate", "evaluate_checkpoint", "jsonable", "normalizer", "predict_boxes", "predict_files", "predict_masks", "run_data", "write_evaluation"]
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
@@ -54,6 +55,7 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 def _to_float(outputs: Any) -> Any:
+    # A detector's DetectorOutput passes unchanged: its loss() and detections() upcast its half-precision tensors themselves.
     if isinstance(outputs, (tuple, list)):
         return type(outputs)(_to_float(o) for o in outputs)
     return outputs.float() if isinstance(outputs, Tensor) and outputs.is_floating_point() else outputs
@@ -294,6 +296,63 @@ def predict_files(
         top = [{"class": int(i), "name": names[int(i)] if int(i) < len(names) else str(int(i)), "probability": float(v)} for v, i in zip(vals, idx)]
         results.append({"file": str(path), "top": top})
     return results
+
+
+@torch.no_grad()
+def predict_boxes(
+    checkpoint: str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    score_threshold: float | None = None,
+    nms_iou: float | None = None,
+    max_detections: int | None = None,
+    invert: bool = False,
+    device: str = "cpu",
+) -> list[dict[str, Any]]:
+    """Detect objects in each image file with a detection checkpoint; draw them into ``out_dir/STEM-boxes.png``.
+
+    The returned list is also written to ``out_dir/detections.json``.
+
+    Each image is resized (aspect ratio not kept, as the detection data are) to
+    the run's input size and normalised as its training images were; the boxes
+    are scaled back to the file's own pixels. ``score_threshold``, ``nms_iou``
+    and ``max_detections`` go to ``Detector.set_postprocess`` (``None``: the
+    detector's own). Returns ``[{"image", "boxes": [{"box": [x1, y1, x2, y2],
+    "label", "class", "score"}]}]``, boxes by decreasing score.
+    """
+    from cnnzoo.layers.upsample import resize_to
+    from cnnzoo.train.draw_boxes import draw_detections
+    from cnnzoo.train.tasks.detection import detections_of
+
+    dev = torch.device(device)
+    model, meta = load_model_and_meta(checkpoint, dev)
+    if meta.task != "detection":
+        raise ValueError(f"predict_boxes needs a detection checkpoint; {checkpoint} holds a {meta.task} model ({meta.model})")
+    if hasattr(model, "set_postprocess"):
+        model.set_postprocess(score_threshold=score_threshold, nms_threshold=nms_iou, max_detections=max_detections)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    size, norm, names = tuple(int(v) for v in meta.normalize.size), normalizer(meta, dev), list(meta.class_names)
+    results = []
+    for path in paths:
+        x = decode_image(path, meta.in_chans, None).to(dev)
+        found = detections_of(model(norm(resize_to(1.0 - x if invert else x, size)[None])))[0]
+        h, w = x.shape[-2:]
+        scale = torch.tensor([w / size[1], h / size[0]] * 2, device=dev)
+        boxes = (found["boxes"].float() * scale).clamp_min(0).minimum(torch.tensor([w, h, w, h], device=dev))
+        order = found["scores"].float().argsort(descending=True).tolist()
+        rows = [{"box": [round(v, 2) for v in boxes[i].tolist()], "label": int(found["labels"][i]),
+                 "class": _class_name(names, int(found["labels"][i])), "score": float(found["scores"][i])} for i in order]  # fmt: skip
+        drawing = draw_detections(x, [r["box"] for r in rows], [r["label"] for r in rows], [r["score"] for r in rows], names)
+        drawing.save(out / f"{Path(path).stem}-boxes.png")
+        results.append({"image": str(path), "boxes": rows})
+    atomic_write_bytes(out / "detections.json", (json.dumps(results, indent=2) + "\n").encode())
+    return results
+
+
+def _class_name(names: Sequence[str], label: int) -> str:
+    return names[label] if 0 <= label < len(names) else str(label)
 
 
 OVERLAY_ALPHA = 0.5  # weight of the class colour over the image where a class is predicted

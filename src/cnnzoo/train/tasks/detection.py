@@ -13,6 +13,13 @@ detections (evaluation only: its loss is NaN, undefined) or a loss it already
 computed (a scalar tensor, or a dict of named losses that are summed, as
 torchvision's detectors return in training mode).
 
+Training augmentation moves the boxes with the pixels: ``--aug ssd``
+(:class:`cnnzoo.data.det_augment.SSDAugment`, SSD's own, through its
+``with_boxes`` method); presets that move the pixels alone are refused, as the
+boxes would no longer match them. Images are not resized on the way to the
+model (the data's size is the detector's input), so the boxes the data gives
+are the boxes the detector sees.
+
 Evaluation accumulates every image's detections and scores them with
 :mod:`cnnzoo.detection.metrics`: Pascal VOC mAP at IoU 0.5, all-point
 (VOC2010+, the score ``map50``) and 11-point (VOC2007), difficult boxes
@@ -58,7 +65,7 @@ def _is_detection_list(outputs: Any) -> bool:
 def _unknown(outputs: Any) -> TaskError:
     return TaskError(
         f"detection: the model returned {type(outputs).__name__}; expected a DetectionOutput (loss(targets), detections()), "
-        "a list of {boxes, scores, labels} per image, or a loss (detection models are added in a later step)"
+        "a list of {boxes, scores, labels} per image, or a loss"
     )
 
 
@@ -154,7 +161,7 @@ class DetectionTask(Task):
         raise TaskError(f"--loss {name!r} does not fit detection; a detector computes its own loss (use --loss auto)")
 
     def criterion(self) -> Callable[[Tensor, Any], Tensor]:
-        raise TaskError("detection has no per-output criterion: the detector's output computes its loss (detection models are added in a later step)")
+        raise TaskError("detection has no per-output criterion: the detector's output computes its loss")
 
     def loss_fn(self) -> Callable[[Any, Any], Tensor]:
         return model_loss
@@ -173,8 +180,11 @@ class DetectionTask(Task):
         return len(target)
 
     def augment_batch(self, augment: Callable[[Tensor], Tensor], x: Tensor, target: Any) -> tuple[Tensor, Any]:
-        # The presets move and crop images alone; the boxes would no longer match them.
-        raise TaskError("--aug: the augmentation presets transform the image but not its boxes; detection trains with --aug none")
+        """Augment images and boxes together (one draw per image); an augmentation that cannot move boxes is refused."""
+        with_boxes = getattr(augment, "with_boxes", None)
+        if with_boxes is None:
+            raise TaskError(f"--aug: {type(augment).__name__} moves the pixels but not the boxes; detection trains with --aug ssd or none")
+        return with_boxes(x, target)
 
     def train_meter(self, device: torch.device) -> Meter:
         return ImagesMeter(device)
