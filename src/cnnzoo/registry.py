@@ -21,7 +21,7 @@ import re
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from torch import nn
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _SUFFIX = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
-TASKS = ("classification", "segmentation")  # what a model's output is: one vector per image, or one per pixel
+TASKS = ("classification", "segmentation", "detection")  # what a model's output is: one vector per image, one per pixel, or boxes (a DetectorOutput)
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,16 @@ class ModelInfo:
         builder: function ``(**kwargs) -> nn.Module``.
         family: family name as the literature uses it (``"ResNet"``).
         paper: short citation, e.g. ``"He et al. 2016, arXiv:1512.03385"``.
+        table: where in the paper ``params``/``macs`` are printed
+            (``"table 1"``, ``"§4.2"``); ``None`` where the entry gives none.
         year: publication year.
         input_size: the ``(C, H, W)`` the paper trains at.
         min_size: smallest square side the model accepts (``None``: not checked).
         params: parameter count the paper prints, with its precision.
         macs: multiply-accumulates the paper prints, at ``input_size``.
-        defaults: keyword arguments under which ``params``/``macs`` hold
-            (e.g. ``{"aux_logits": False}``).
+            Both hold for ``create(name)`` with no keyword arguments: an entry
+            has no keyword defaults of its own, so the network counted here,
+            the one ``create`` builds and the one training builds are one.
         test_size: a small ``(C, H, W)`` used by the test suite's forward and
             backward pass; defaults to ``(C, min_size, min_size)``.
         task: ``"classification"`` (output ``(N, num_classes)``) or
@@ -108,7 +111,7 @@ class ModelInfo:
     min_size: int | None = None
     params: ReferenceCount | None = None
     macs: ReferenceCount | None = None
-    defaults: dict[str, Any] = field(default_factory=dict)
+    table: str | None = None
     test_size: tuple[int, int, int] | None = None
     task: str = "classification"
     no_reference: str | None = None
@@ -130,7 +133,7 @@ def register_model(
     params_rtol: float | None = None,
     macs: str | None = None,
     macs_rtol: float | None = None,
-    defaults: dict[str, Any] | None = None,
+    table: str | None = None,
     test_size: tuple[int, int, int] | None = None,
     task: str = "classification",
     no_reference: str | None = None,
@@ -159,7 +162,7 @@ def register_model(
             min_size=min_size,
             params=parse_count(params, params_rtol) if params else None,
             macs=parse_count(macs, macs_rtol) if macs else None,
-            defaults=dict(defaults or {}),
+            table=table,
             test_size=test_size,
             task=task,
             no_reference=no_reference,

@@ -18,7 +18,7 @@ def test_some_models_carry_macs():
 @pytest.mark.parametrize("name", WITH_MACS)
 def test_macs_match_paper(name):
     info = get_model_info(name)
-    r = analyze(name, info.input_size)  # built on meta with info.defaults
+    r = analyze(name, info.input_size)  # built on meta as create(name) builds it
     ref = info.macs
     assert not r.unknown_ops, f"{name}: ops without a counting rule: {r.unknown_ops}"
     assert r.fallback is None

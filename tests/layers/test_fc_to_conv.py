@@ -58,7 +58,7 @@ def test_vgg_fc6_becomes_7x7_and_larger_images_give_score_maps(name):
 def test_weights_are_copied_and_the_model_is_left_alone(alexnet):
     dense = convolutionalize(alexnet.train())
     alexnet.eval()
-    fc6, conv6 = alexnet.classifier.fc6, dense.head[1]
+    fc6, conv6 = alexnet.classifier.fc6, dense.head[0]
     assert isinstance(fc6, nn.Linear)
     assert torch.equal(conv6.weight.flatten(1), fc6.weight)
     assert torch.equal(conv6.bias, fc6.bias)

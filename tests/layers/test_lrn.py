@@ -51,3 +51,41 @@ def test_has_no_parameters_and_keeps_shape():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="LRN"):
         LocalResponseNorm(**kwargs)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5, 7])
+@pytest.mark.parametrize("shape", [(2, 9, 4, 5), (3, 16, 7, 3), (1, 3, 6), (2, 6, 2, 3, 4)])
+def test_equals_torch_forward_and_gradient(n, shape):
+    # Same function as F.local_response_norm (α scaled by n), computed differently: within 1e-6.
+    torch.manual_seed(n)
+    x = (torch.randn(shape) * 30).requires_grad_()
+    g = torch.randn(shape)
+    ours = LocalResponseNorm(n, alpha=1e-3, beta=0.75, k=2.0)(x)
+    (grad,) = torch.autograd.grad(ours, x, g)
+    theirs = torch.nn.functional.local_response_norm(x, n, alpha=1e-3 * n, beta=0.75, k=2.0)
+    (their_grad,) = torch.autograd.grad(theirs, x, g)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6 * theirs.abs().max().item())
+    torch.testing.assert_close(grad, their_grad, rtol=1e-6, atol=1e-6 * their_grad.abs().max().item())
+    with torch.no_grad():  # the inference path (no autograd node) computes the same
+        torch.testing.assert_close(LocalResponseNorm(n, alpha=1e-3)(x), ours.detach(), rtol=1e-6, atol=0)
+
+
+def test_gradient_against_finite_differences():
+    torch.manual_seed(0)
+    x = (torch.randn(1, 6, 2, 2, dtype=torch.float64) * 30).requires_grad_()
+    assert torch.autograd.gradcheck(LocalResponseNorm(4, alpha=1e-3, beta=0.75, k=1.0), (x,))
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_groups_normalise_each_group_on_its_own(n):
+    torch.manual_seed(0)
+    x = (torch.randn(2, 12, 3, 3) * 30).requires_grad_()
+    grouped = LocalResponseNorm(n, alpha=1e-3, groups=3)(x)
+    apart = torch.cat([LocalResponseNorm(n, alpha=1e-3)(part) for part in x.split(4, 1)], 1)
+    torch.testing.assert_close(grouped, apart, rtol=1e-6, atol=0)
+    g = torch.randn_like(x)
+    torch.testing.assert_close(*(torch.autograd.grad(y, x, g)[0] for y in (grouped, apart)), rtol=1e-6, atol=1e-9)
+    # ... which is not LRN across all 12 channels: the windows at the group edges differ.
+    assert not torch.allclose(grouped, LocalResponseNorm(n, alpha=1e-3)(x), rtol=1e-4)
+    with pytest.raises(ValueError, match="groups=5"):
+        LocalResponseNorm(n, groups=5)(x)

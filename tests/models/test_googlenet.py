@@ -66,7 +66,7 @@ def test_parameters_without_aux_about_7_million():
 
 
 def test_each_aux_head_about_3_2_million_and_built_as_section_5_says():
-    model = _meta()
+    model = _meta(aux_logits=True)
     for aux in (model.aux1, model.aux2):
         assert abs(_count(aux) - 3.2e6) <= 0.05e6
         assert aux.conv.conv.out_channels == 128 and aux.conv.conv.kernel_size == (1, 1)
@@ -86,7 +86,7 @@ def test_multiply_accumulates_about_1_5g():
 
 def test_aux_outputs_in_training_only():
     torch.manual_seed(0)
-    model = cnnzoo.create("googlenet", num_classes=6)
+    model = cnnzoo.create("googlenet", num_classes=6, aux_logits=True)
     x = torch.randn(2, 3, 48, 48)
     out = model.train()(x)
     assert isinstance(out, GoogLeNetOutputs) and len(out) == 3
@@ -101,7 +101,7 @@ def test_aux_outputs_in_training_only():
 
 
 def test_aux_head_pools_14x14_to_4x4():
-    model = _meta()
+    model = _meta(aux_logits=True)
     seen = {}
 
     def record(module, inputs, output):

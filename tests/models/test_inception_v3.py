@@ -68,7 +68,7 @@ def test_multiply_accumulates_5_7g():
 
 
 def test_aux_head_in_training_mode_only():
-    model = _meta(num_classes=11)
+    model = _meta(num_classes=11, aux_logits=True)
     aux = model.aux
     assert aux.conv0.conv.out_channels == 128 and aux.conv1.conv.kernel_size == (5, 5)
     assert _count(model) == _count(_meta(num_classes=11, aux_logits=False)) + _count(aux)
@@ -80,7 +80,7 @@ def test_aux_head_in_training_mode_only():
 
 def test_real_pass_at_the_smallest_size():
     torch.manual_seed(0)
-    model = cnnzoo.create("inception_v3", num_classes=4)
+    model = cnnzoo.create("inception_v3", num_classes=4, aux_logits=True)
     logits, aux = model.train()(torch.randn(2, 3, 75, 75))
     (logits.square().mean() + 0.4 * aux.square().mean()).backward()
     assert model.aux.fc.weight.grad is not None and model.fc.weight.grad is not None

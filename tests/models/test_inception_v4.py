@@ -17,7 +17,7 @@ def test_reference_counts_inception_v4_and_resnet_v2():
     # Registered counts: Inception v4 42.7M / 12.3G; Inception-ResNet-v2 55.8M / 13.2G.
     with torch.device("meta"):
         v4 = cnnzoo.create("inception_v4")
-        ir2 = cnnzoo.create("inception_resnet_v2", layout="released")
+        ir2 = cnnzoo.create("inception_resnet_v2")
     assert abs(_params(v4) - 42.7e6) <= 0.05e6
     assert abs(_params(ir2) - 55.8e6) <= 0.05e6
 
@@ -28,8 +28,8 @@ def test_reference_counts_inception_v4_and_resnet_v2():
         # Figure 9 and figure 15: widths after the stem, Reduction-A and Reduction-B.
         ("inception_v4", {}, (384, 1024, 1536)),
         ("inception_resnet_v1", {}, (256, 896, 1792)),
-        ("inception_resnet_v2", {}, (384, 1152, 2144)),
-        ("inception_resnet_v2", {"layout": "released"}, (320, 1088, 2080)),
+        ("inception_resnet_v2", {"layout": "paper"}, (384, 1152, 2144)),
+        ("inception_resnet_v2", {}, (320, 1088, 2080)),
     ],
 )
 def test_stage_shapes_at_299(name, kwargs, widths):
@@ -48,8 +48,8 @@ def test_stage_shapes_at_299(name, kwargs, widths):
     [
         ("inception_v4", {}, (4, 7, 3)),
         ("inception_resnet_v1", {}, (5, 10, 5)),
-        ("inception_resnet_v2", {}, (5, 10, 5)),
-        ("inception_resnet_v2", {"layout": "released"}, (10, 20, 10)),
+        ("inception_resnet_v2", {"layout": "paper"}, (5, 10, 5)),
+        ("inception_resnet_v2", {}, (10, 20, 10)),
     ],
 )
 def test_number_of_blocks_per_stage(name, kwargs, blocks):
@@ -69,7 +69,7 @@ def test_number_of_blocks_per_stage(name, kwargs, blocks):
 )
 def test_reduction_a_filter_numbers_follow_table_1(name, klmn):
     with torch.device("meta"):
-        red = cnnzoo.create(name).reduction_a
+        red = cnnzoo.create(name, layout="paper").reduction_a
     k, l, m, n = klmn
     pool, conv_n, tower = red.branches
     assert isinstance(pool, nn.MaxPool2d)

@@ -67,7 +67,7 @@ WITH_MACS = [
 @pytest.mark.parametrize("name", WITH_MACS)
 def test_macs_match_paper(name):
     info = get_model_info(name)
-    macs = conv_linear_macs(meta(name, **info.defaults), info.input_size)
+    macs = conv_linear_macs(meta(name), info.input_size)
     assert info.macs.matches(macs), f"{name}: {macs / 1e9:.3f}G MACs, paper {info.macs.text}"
 
 

@@ -15,7 +15,7 @@ def test_heads_are_the_output_layers_the_model_names():
     model = create("lenet5", num_classes=7)
     heads = head_names(model)
     assert heads == ["classifier.output"]
-    assert sorted(head_names(create("googlenet", num_classes=5))) == ["aux1.fc2", "aux2.fc2", "fc"]
+    assert sorted(head_names(create("googlenet", num_classes=5, aux_logits=True))) == ["aux1.fc2", "aux2.fc2", "fc"]
     groups = param_groups(model, heads, 0.1, backbone_lr_mult=0.1)
     assert [g["lr"] for g in groups] == [pytest.approx(0.01), 0.1]
     head_params = {id(p) for n, p in model.named_parameters() if n.startswith(heads[0] + ".")}

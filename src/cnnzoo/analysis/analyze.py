@@ -64,7 +64,7 @@ def analyze(
     Args:
         model: any ``nn.Module`` (its weights are not touched and nothing is
             computed with them), or a registered name, built on the meta device
-            with the registry's ``defaults`` and ``model_kwargs``.
+            as ``create(name, **model_kwargs)`` builds it.
         input_size: ``(C, H, W)``; for a registered name, defaults to the
             entry's ``input_size``.
         batch_size: batch dimension of the traced input (MACs and bytes scale with it).
@@ -89,7 +89,7 @@ def analyze(
 
         info = get_model_info(model)
         name = model
-        kwargs = {**info.defaults, **model_kwargs}
+        kwargs = dict(model_kwargs)
         if input_size is None:
             input_size = info.input_size
         module = _build_on_meta(create, model, kwargs)
@@ -206,6 +206,7 @@ def _trace(
     # torch.func.functional_call does, at a fraction of its cost.)
     n_params = n_train = 0
     dtype: torch.dtype | None = None
+    meta_device = torch.device("meta")  # parsed once, not per weight
     stand_ins: dict[int, Tensor] = {}
     swapped: list[tuple[dict[str, Any], str, Tensor]] = []
     modes: list[tuple[nn.Module, bool]] = []
@@ -226,7 +227,7 @@ def _trace(
                             dtype = t.dtype
                     stand = t
                     if meta and not t.is_meta:
-                        stand = torch.empty(t.shape, dtype=t.dtype, device="meta")
+                        stand = torch.empty(t.shape, dtype=t.dtype, device=meta_device)
                         stand.requires_grad_(t.requires_grad)
                     stand_ins[id(t)] = stand
                 if stand is not t:

@@ -12,9 +12,8 @@ from cnnzoo.registry import create, get_model_info, list_models
 def _count_params(name: str) -> int:
     import torch
 
-    info = get_model_info(name)
     with torch.device("meta"):  # no memory, no initialisation cost
-        model = create(name, **info.defaults)
+        model = create(name)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -22,8 +21,16 @@ def _count_params(name: str) -> int:
 def list_command(
     pattern: str = typer.Argument("*", help="Shell-style pattern, e.g. 'resnet*'."),
     names_only: bool = typer.Option(False, "--names", help="Print names only, one per line."),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print docs/papers.md: every model, its paper, the counts it prints and ours."
+    ),
 ) -> None:
     """List registered models: name, family, parameters (ours and the paper's), year."""
+    if markdown:
+        from cnnzoo.papers import papers_markdown
+
+        print(papers_markdown(), end="")
+        return
     names = list_models(pattern)
     if not names:
         from cnnzoo.cli.app import fail

@@ -38,27 +38,32 @@ def igc_num_params(primary_groups: int, group_width: int, kernel_size: int) -> i
 
 
 class InterleavedGroupConv2d(nn.Module):
-    """IGC block (no bias, no normalisation): ``(N, C, H, W) -> (N, C, H/stride, W/stride)``.
+    """IGC block (no bias, no normalisation): ``(N, in_chans, H, W) -> (N, C, H/stride, W/stride)``.
 
     Args:
         channels: ``C = L·M``.
         primary_groups: ``L``; must divide ``channels``.
         kernel_size: of the primary (spatial) group conv; "same" padding.
         stride: of the primary group conv.
+        in_chans: input channels of the primary group conv when they differ
+            from ``C`` (the released IGC networks widen inside the first block of
+            a stage: ``L`` partitions of ``in_chans / L`` become ``L`` of ``M``).
     """
 
     def __init__(
-        self, channels: int, primary_groups: int, kernel_size: int = 3, stride: int = 1
+        self, channels: int, primary_groups: int, kernel_size: int = 3, stride: int = 1, in_chans: int | None = None
     ) -> None:
         super().__init__()
-        if primary_groups < 1 or channels % primary_groups:
+        in_chans = channels if in_chans is None else in_chans
+        if primary_groups < 1 or channels % primary_groups or in_chans % primary_groups:
             raise ValueError(
-                f"primary_groups (L) must divide the channels (C = L·M); got C={channels}, L={primary_groups}"
+                f"primary_groups (L) must divide the channels (C = L·M) and the input channels; "
+                f"got C={channels}, in_chans={in_chans}, L={primary_groups}"
             )
         self.primary_groups = primary_groups
         self.group_width = channels // primary_groups
         self.primary = nn.Conv2d(
-            channels,
+            in_chans,
             channels,
             kernel_size,
             stride,

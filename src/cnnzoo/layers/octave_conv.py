@@ -50,7 +50,9 @@ class OctaveConv2d(nn.Module):
         in_chans, out_chans: total channels ``C_in``, ``C_out``.
         kernel_size: square, odd; "same" padding.
         alpha_in, alpha_out: fraction of low-frequency channels in and out.
-        stride: 1, or 2 (both parts are average-pooled first, as the authors' code does).
+        stride: 1, or 2. As in the authors' code, the high part is average-pooled
+            first, and the low part, already at the new resolution, feeds the
+            low→high kernel as it is (no upsampling) and is pooled for low→low.
         bias: add a bias to each output part.
     """
 
@@ -102,19 +104,21 @@ class OctaveConv2d(nn.Module):
             )
         if self.stride == 2:
             x_h = F.avg_pool2d(x_h, 2)
-            x_l = None if x_l is None else F.avg_pool2d(x_l, 2)
-        if (self.out_low or x_l is not None) and (x_h.shape[-2] % 2 or x_h.shape[-1] % 2):
+        if (self.out_low or (x_l is not None and self.stride == 1)) and (x_h.shape[-2] % 2 or x_h.shape[-1] % 2):
             raise ValueError(
                 f"OctaveConv2d needs an even height and width for its half-resolution part; "
                 f"got {tuple(x_h.shape[-2:])}"
             )
         y_h = self.h2h(x_h) if self.h2h is not None else None
         if self.l2h is not None:
-            up = F.interpolate(self.l2h(x_l), scale_factor=2.0, mode="nearest")
+            up = self.l2h(x_l)
+            if self.stride == 1:
+                up = F.interpolate(up, scale_factor=2.0, mode="nearest")
             y_h = up if y_h is None else y_h + up
         if not self.out_low:
             return y_h
         y_l = self.h2l(F.avg_pool2d(x_h, 2)) if self.h2l is not None else None
         if self.l2l is not None:
-            y_l = self.l2l(x_l) if y_l is None else y_l + self.l2l(x_l)
+            x_l_low = F.avg_pool2d(x_l, 2) if self.stride == 2 else x_l  # at the low output resolution
+            y_l = self.l2l(x_l_low) if y_l is None else y_l + self.l2l(x_l_low)
         return y_h, y_l

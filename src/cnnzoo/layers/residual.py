@@ -28,6 +28,12 @@ parameters), ``"B"`` projects (1×1 conv + BN) only where the shape changes,
 projection reads the pre-activated input and has no BN of its own, as in the
 authors' code; an identity shortcut always carries the raw ``x``.
 
+How the shortcut joins the branch (``shortcut_variant``: constant scaling,
+exclusive and shortcut-only gating, dropout; He et al. 2016b, figure 2) is
+described in :mod:`cnnzoo.layers.shortcut_variants`; the normalisation
+(``norm_layer``: batch, group, layer, instance) in :mod:`cnnzoo.layers.norm`.
+The defaults are the plain sum and batch normalisation.
+
 Stochastic depth (Huang et al. 2016, arXiv:1603.09382): a unit with survival
 ``p_l < 1`` skips its branch entirely for the whole mini-batch with probability
 ``1 − p_l`` during training (no compute is spent on it) and scales the branch
@@ -43,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnzoo.layers.norm import NORM_TYPES, check_norm, make_norm
+from cnnzoo.layers.shortcut_variants import make_combine
 from cnnzoo.layers.stochastic_depth import StochasticDepth
 
 __all__ = [
@@ -123,11 +131,13 @@ def make_shortcut(
     *,
     norm: bool = True,
     kernel_size: int = 1,
+    norm_layer: str = "batch",
 ) -> nn.Module | None:
     """The shortcut of a unit under option ``"A"``/``"B"``/``"C"``, or ``None`` (plain).
 
     ``kernel_size`` widens a strided projection (SENet-154 uses 3×3, stride 2);
-    ``norm=False`` leaves the projection's BN out (pre-activation units).
+    ``norm=False`` leaves the projection's normalisation out (pre-activation
+    units); ``norm_layer`` chooses it (:mod:`cnnzoo.layers.norm`).
     """
     option = check_shortcut(option)
     if option is None:
@@ -140,12 +150,12 @@ def make_shortcut(
         conv=nn.Conv2d(in_chans, out_chans, k, stride, padding=k // 2, bias=False)
     )
     if norm:
-        layers["bn"] = nn.BatchNorm2d(out_chans)
+        layers["bn"] = make_norm(norm_layer, out_chans)
     return nn.Sequential(layers)
 
 
-def _bn_relu(chans: int) -> nn.Sequential:
-    return nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(chans), relu=nn.ReLU(inplace=True)))
+def _bn_relu(chans: int, norm_layer: str = "batch") -> nn.Sequential:
+    return nn.Sequential(OrderedDict(bn=make_norm(norm_layer, chans), relu=nn.ReLU(inplace=True)))
 
 
 class ResidualUnit(nn.Module):
@@ -169,6 +179,16 @@ class ResidualUnit(nn.Module):
         survival: stochastic-depth survival probability ``p_l``.
         dropout: dropout before the last weight layer (Wide ResNet).
         downsample_kernel: kernel of a strided projection shortcut.
+        norm_layer: ``"batch"``, ``"group"``, ``"layer"`` or ``"instance"``
+            (:mod:`cnnzoo.layers.norm`); the modules keep the names ``bn*``.
+        shortcut_variant: how shortcut and branch join, ``"identity"`` (the
+            sum), ``"scaling"``, ``"exclusive_gating"``, ``"shortcut_gating"``
+            or ``"dropout"`` (:mod:`cnnzoo.layers.shortcut_variants`); applied
+            in every unit that has a shortcut (a unit that stochastic depth
+            drops passes its shortcut on unchanged).
+        shortcut_scale, branch_scale: λ_s and λ_F of constant scaling;
+            ``shortcut_scale`` is also the dropout shortcut's keep probability.
+        gate_bias: initial gate bias ``b_g`` of the gating variants.
     """
 
     def __init__(
@@ -185,14 +205,22 @@ class ResidualUnit(nn.Module):
         survival: float = 1.0,
         dropout: float = 0.0,
         downsample_kernel: int = 1,
+        norm_layer: str = "batch",
+        shortcut_variant: str = "identity",
+        shortcut_scale: float = 0.5,
+        branch_scale: float = 0.5,
+        gate_bias: float = -6.0,
     ) -> None:
         super().__init__()
         unit = check_unit(unit)
+        check_norm(norm_layer)
         shortcut = check_shortcut(shortcut)
         if len(convs) != len(widths) or not convs:
             raise ValueError("give one output width per weight layer, and at least one layer")
         if shortcut is None and survival < 1.0:
             raise ValueError("stochastic depth needs a shortcut: a plain unit cannot be skipped")
+        if shortcut is None and shortcut_variant != "identity":
+            raise ValueError(f"shortcut_variant={shortcut_variant!r} needs a shortcut; this unit is plain (shortcut=None)")
         out_chans = widths[-1]
         self.unit, self.in_chans, self.out_chans, self.stride = unit, in_chans, out_chans, stride
 
@@ -202,7 +230,7 @@ class ResidualUnit(nn.Module):
             # Not in place: the identity shortcut still needs the raw x.
             self.preact = nn.ReLU(inplace=False)
         else:
-            self.preact = _bn_relu(in_chans)
+            self.preact = _bn_relu(in_chans, norm_layer)
 
         branch: OrderedDict[str, nn.Module] = OrderedDict()
         for i, (conv, width) in enumerate(zip(convs, widths, strict=True), start=1):
@@ -213,7 +241,7 @@ class ResidualUnit(nn.Module):
             if getattr(conv, "includes_norm_act", False) and not last:
                 continue
             if not last or unit in ("a", "c", "d"):
-                branch[f"bn{i}"] = nn.BatchNorm2d(width)
+                branch[f"bn{i}"] = make_norm(norm_layer, width)
             if not last or unit == "c":
                 branch[f"relu{i}"] = nn.ReLU(inplace=True)
         self.branch = nn.Sequential(branch)
@@ -222,7 +250,12 @@ class ResidualUnit(nn.Module):
         self.shortcut_from_preact = unit == "e" and preact
         self.shortcut = make_shortcut(
             shortcut, in_chans, out_chans, stride,
-            norm=unit != "e", kernel_size=downsample_kernel,
+            norm=unit != "e", kernel_size=downsample_kernel, norm_layer=norm_layer,
+        )  # fmt: skip
+        self.combine = (
+            make_combine(shortcut_variant, in_chans, out_chans, stride, shortcut_scale=shortcut_scale,
+                         branch_scale=branch_scale, gate_bias=gate_bias)
+            if shortcut is not None else None
         )  # fmt: skip
         if self.shortcut_from_preact and isinstance(self.shortcut, (nn.Identity, ZeroPadShortcut)):
             self.shortcut_from_preact = False  # identity carries the raw x
@@ -231,7 +264,7 @@ class ResidualUnit(nn.Module):
         if unit == "a":
             self.post: nn.Module = nn.ReLU(inplace=True)
         elif unit == "b":
-            self.post = _bn_relu(out_chans)
+            self.post = _bn_relu(out_chans, norm_layer)
         else:
             self.post = nn.Identity()
 
@@ -240,9 +273,9 @@ class ResidualUnit(nn.Module):
         return self.drop.survival
 
     def last_layer(self) -> nn.Module:
-        """The branch's last BN if it ends with one (a, c, d), else its last weight layer."""
+        """The branch's last normalisation if it ends with one (a, c, d), else its last weight layer."""
         layers = list(self.branch.children())
-        bns = [m for m in layers if isinstance(m, nn.BatchNorm2d)]
+        bns = [m for m in layers if isinstance(m, NORM_TYPES)]
         if self.unit in ("a", "c", "d"):
             return bns[-1]
         return [m for n, m in self.branch.named_children() if n.startswith("conv")][-1]
@@ -251,7 +284,7 @@ class ResidualUnit(nn.Module):
         """Make the branch output zero at initialisation (Goyal et al. 2017)."""
         layer = self.last_layer()
         nn.init.zeros_(layer.weight)
-        if isinstance(layer, nn.BatchNorm2d):
+        if isinstance(layer, NORM_TYPES):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -268,7 +301,9 @@ class ResidualUnit(nn.Module):
         out = self.attention(self.branch(pre))
         if not self.training:
             out = self.drop(out)  # x p_l at test time
-        return self.post(out if skip is None else out + skip)
+        if skip is None:
+            return self.post(out)
+        return self.post(out + skip if self.combine is None else self.combine(x, skip, out))
 
 
 class BasicBlock(ResidualUnit):

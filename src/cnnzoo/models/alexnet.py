@@ -28,10 +28,14 @@ About 0.72G multiply-accumulates at 227×227 with two towers (1.14G with one).
 
 Details from the paper, all reproduced: ReLU after every layer but the last;
 local response normalisation (k=2, n=5, α=1e-4, β=0.75, §3.3) after the ReLUs
-of conv1 and conv2; *overlapping* max pooling, 3×3 windows at stride 2 (§3.4:
-it lowered top-1 error by 0.4% against 2×2/2); dropout 0.5 before fc6 and fc7
-(§4.2). The paper says 224×224 inputs, but an 11×11/4 convolution only lands on
-55×55 from 227×227, so 227 is the input size here.
+of conv1 and conv2, each GPU normalising the maps it holds (with two towers
+the sum over n = 5 adjacent maps never crosses from one tower's 48 or 128 maps
+into the other's); *overlapping* max pooling, 3×3 windows at stride 2 (§3.4:
+it lowered top-1 error by 0.4% against 2×2/2); dropout 0.5 on the *outputs* of
+the first two fully connected layers (§4.2: "we use dropout in the first two
+fully-connected layers"; the authors' Caffe definition puts drop6 and drop7
+after relu6 and relu7). The paper says 224×224 inputs, but an 11×11/4
+convolution only lands on 55×55 from 227×227, so 227 is the input size here.
 
 Initialisation (§5): every weight from N(0, 0.01); the biases of conv2, conv4,
 conv5 and of the hidden FC layers are 1, "which accelerates the early stages
@@ -41,7 +45,9 @@ Where other libraries deviate: the widely shipped "AlexNet" (torchvision and
 others) is the single-GPU variant of Krizhevsky's later "One weird trick"
 report (arXiv:1404.5997): 64/192/384/256/256 filters, no LRN, 11×11/4 with
 padding 2 at 224×224, about 61.1M parameters. It is not the network of the
-2012 paper and is not offered here.
+2012 paper and is not offered here. torchvision also drops the *inputs* of
+fc6 and fc7 instead of their outputs; the parameters are the same either way,
+so a state dict moves between the two placements unchanged.
 
 Any input from 67×67 up is accepted: an adaptive average pool fixes the last
 feature map to 6×6 for fc6 (the identity at 227×227; for a smaller map it
@@ -79,7 +85,7 @@ class AlexNet(ClassifierInterface, nn.Module):
         towers: 2 (the paper: conv2/4/5 in two groups) or 1 (the single-tower textbook table).
         lrn: local response normalisation after conv1 and conv2 (the paper); ``False``
             leaves it out (the paper reports 1.4% higher top-1 error).
-        drop_rate: dropout before fc6 and fc7 (0.5 in the paper).
+        drop_rate: dropout on the outputs of fc6 and fc7, after their ReLUs (0.5 in the paper).
 
     Children: ``features`` (conv1…pool5, an ``nn.Sequential`` with named layers),
     ``avgpool`` (adaptive, to 6×6) and ``classifier`` (fc6…fc8).
@@ -106,13 +112,13 @@ class AlexNet(ClassifierInterface, nn.Module):
         f = nn.Sequential()
         f.add_module("conv1", nn.Conv2d(in_chans, 96, 11, stride=4))
         f.add_module("relu1", nn.ReLU(inplace=True))
-        if lrn:
-            f.add_module("lrn1", LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+        if lrn:  # one normalisation per tower: a GPU saw only its own maps
+            f.add_module("lrn1", LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, groups=g))
         f.add_module("pool1", nn.MaxPool2d(3, 2))
         f.add_module("conv2", nn.Conv2d(96, 256, 5, padding=2, groups=g))
         f.add_module("relu2", nn.ReLU(inplace=True))
         if lrn:
-            f.add_module("lrn2", LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+            f.add_module("lrn2", LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, groups=g))
         f.add_module("pool2", nn.MaxPool2d(3, 2))
         # conv3 is where the two GPUs exchange maps: it reads all 256 channels.
         f.add_module("conv3", nn.Conv2d(256, 384, 3, padding=1))
@@ -126,12 +132,12 @@ class AlexNet(ClassifierInterface, nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(6)
         self.classifier = nn.Sequential()
         c = self.classifier
-        c.add_module("drop6", nn.Dropout(drop_rate))
         c.add_module("fc6", _linear(256 * 6 * 6, 4096))
         c.add_module("relu6", nn.ReLU(inplace=True))
-        c.add_module("drop7", nn.Dropout(drop_rate))
+        c.add_module("drop6", nn.Dropout(drop_rate))
         c.add_module("fc7", _linear(4096, 4096))
         c.add_module("relu7", nn.ReLU(inplace=True))
+        c.add_module("drop7", nn.Dropout(drop_rate))
         c.add_module("fc8", _linear(4096, num_classes))
         self._init_weights()
 

@@ -282,13 +282,13 @@ _V3 = dict(family="DeepLab", paper="Chen et al. 2017, arXiv:1706.05587", year=20
            task="segmentation", no_reference="the paper prints no parameter count")  # fmt: skip
 
 
-@register_model(**_V1, params="20.5M")
+@register_model(**_V1, params="20.5M", table="table 2")
 def deeplab_v1_largefov(**kwargs) -> DeepLabV1:
     """DeepLab-LargeFOV (v1 table 2): fc6 3×3 at rate 12, 1,024 maps; 20.5M parameters."""
     return DeepLabV1("largefov", **kwargs)
 
 
-@register_model(**_V1, params="65.1M")
+@register_model(**_V1, params="65.1M", table="table 2")
 def deeplab_v1(**kwargs) -> DeepLabV1:
     """DeepLab (v1 table 2, "DeepLab-CRF"): fc6 4×4 at rate 4, 4,096 maps; 65.1M parameters."""
     return DeepLabV1("deeplab", **kwargs)

@@ -201,6 +201,7 @@ def densenet264(**kwargs) -> DenseNet:
     input_size=(3, 32, 32),
     min_size=4,
     params="0.8M",
+    table="table 2",
     test_size=(3, 8, 8),
 )
 def densenet_cifar(

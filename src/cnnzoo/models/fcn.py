@@ -268,6 +268,7 @@ _COMMON = dict(
     input_size=(3, 500, 500),  # PASCAL VOC images are at most 500 pixels a side
     min_size=1,
     params="~134M",
+    table="table 1",
     task="segmentation",
 )
 

@@ -132,8 +132,10 @@ class GoogLeNet(ClassifierInterface, nn.Module):
     Args:
         num_classes: output classes.
         in_chans: input channels.
-        aux_logits: build the two auxiliary classifiers; in training mode the
-            model then returns :class:`GoogLeNetOutputs` ``(logits, aux1, aux2)``.
+        aux_logits: build the two auxiliary classifiers (§5, for training); in
+            training mode the model then returns :class:`GoogLeNetOutputs`
+            ``(logits, aux1, aux2)``. Off by default: table 1's network, the one
+            counted, is the inference network without them.
         bn: BatchNorm after every convolution instead of LRN (not the paper).
         drop_rate: dropout before the classifier (40% in table 1).
         aux_drop_rate: dropout in the auxiliary heads (70%).
@@ -149,7 +151,7 @@ class GoogLeNet(ClassifierInterface, nn.Module):
         self,
         num_classes: int = 1000,
         in_chans: int = 3,
-        aux_logits: bool = True,
+        aux_logits: bool = False,
         bn: bool = False,
         drop_rate: float = 0.4,
         aux_drop_rate: float = 0.7,
@@ -244,6 +246,7 @@ class GoogLeNet(ClassifierInterface, nn.Module):
 @register_model(
     family="Inception",
     paper="Szegedy et al. 2015, arXiv:1409.4842",
+    table="table 1",
     year=2015,
     min_size=MIN_SIZE,
     # "~7.0M" (table 1 sums to 6.8M, secondary summaries say 6.977M): the
@@ -254,7 +257,6 @@ class GoogLeNet(ClassifierInterface, nn.Module):
     # module docstring): 6% covers that one row.
     macs="1.5G",
     macs_rtol=0.06,
-    defaults={"aux_logits": False},
 )
 def googlenet(**kwargs) -> GoogLeNet:
     """GoogLeNet (table 1: real 5×5 branches, LRN): ~7.0M parameters without the auxiliary heads."""

@@ -202,8 +202,9 @@ class InceptionV3(ClassifierInterface, nn.Module):
     Args:
         num_classes: output classes.
         in_chans: input channels.
-        aux_logits: build the auxiliary head; in training mode the model then
-            returns :class:`InceptionV3Outputs` ``(logits, aux)``.
+        aux_logits: build the auxiliary head (for training); in training mode
+            the model then returns :class:`InceptionV3Outputs` ``(logits, aux)``.
+            Off by default: the counted 23.8M network is the one without it.
         drop_rate: dropout before the classifier (0.2, keep probability 0.8 in
             the released model).
         pool_count_pad: whether the modules' 3×3 average pools count the zero
@@ -222,7 +223,7 @@ class InceptionV3(ClassifierInterface, nn.Module):
         self,
         num_classes: int = 1000,
         in_chans: int = 3,
-        aux_logits: bool = True,
+        aux_logits: bool = False,
         drop_rate: float = 0.2,
         pool_count_pad: bool = True,
     ) -> None:
@@ -299,7 +300,6 @@ class InceptionV3(ClassifierInterface, nn.Module):
     min_size=MIN_SIZE,
     params="23.8M",
     macs="5.7G",
-    defaults={"aux_logits": False},
 )
 def inception_v3(**kwargs) -> InceptionV3:
     """Inception v3 (released model, 299×299): 23.8M parameters without the auxiliary head."""

@@ -18,24 +18,26 @@ head               average pooling, dropout (keep 0.8), fully connected, softmax
 =================  ==============  =====================  =====================
 
 Parameters: Inception-v4 42,679,816 (42.7M), Inception-ResNet-v1 22,756,328.
-The paper prints no parameter counts; the ~21.6M that secondary sources give
-for Inception-ResNet-v1 is 5% below what its figures add up to, and we follow
-the figures.
+The paper prints no parameter count for Inception-ResNet-v1, and its registry
+entry carries none: we follow its figures 10–14.
 
 Inception-ResNet-v2: the figures and the authors' released network differ.
 
-* ``layout="paper"`` (the default) is figure 15 as printed: the Inception-v4
-  stem, 5/10/5 residual blocks. Two widths in the figures cannot be right as
-  printed (figure 17 closes with 1154 channels where Reduction-A hands over
+* ``layout="released"`` (the default) is the authors' TF-slim network: the
+  one the paper's text describes (its raw cost matches Inception-v4's, as
+  the text says), the one every published checkpoint holds and the 55.8M count quoted
+  everywhere (55,843,464 here): an Inception-v3-style stem with a
+  320-channel "Mixed_5b" block, 10/20/10 residual blocks at widths
+  320/1088/2080, no ReLU after the last block, a 1×1 convolution to 1536
+  channels before the pooling, and the reductions' max pooling concatenated
+  last (figures 7 and 18 draw it first).
+* ``layout="paper"`` is figure 15 as printed: the Inception-v4 stem, 5/10/5
+  residual blocks. Two widths in the figures cannot be right as printed
+  (figure 17 closes with 1154 channels where Reduction-A hands over
   384 + 384 + 384 = 1152; figure 19 with 2048 where Reduction-B hands over
   2144); a residual block must return its input width, so we use 1152 and
-  2144. 32,433,928 parameters.
-* ``layout="released"`` is the authors' TF-slim network, behind every published
-  checkpoint and the 55.8M count quoted everywhere (55,843,464 here): an
-  Inception-v3-style stem with a 320-channel "Mixed_5b" block, 10/20/10
-  residual blocks at widths 320/1088/2080, no ReLU after the last block, a
-  1×1 convolution to 1536 channels before the pooling, and the reductions'
-  max pooling concatenated last (figures 7 and 18 draw it first).
+  2144. 32,433,928 parameters, well below Inception-v4's, so the figures
+  cannot be the network the text and its results describe.
 
 Residual scaling (§3.3, ``residual_scale``): each residual is multiplied by a
 constant before it is added, to keep very wide residual Inception networks from
@@ -166,8 +168,9 @@ class InceptionResNet(ClassifierInterface, nn.Module):
         version: 1 or 2.
         num_classes: classifier outputs.
         in_chans: input channels.
-        layout: ``"paper"`` (figure 15) or, for v2 only, ``"released"`` (the
-            authors' TF-slim network; see the module docstring).
+        layout: for v2, ``"released"`` (the default: the authors' TF-slim
+            network) or ``"paper"`` (figure 15 as printed; see the module
+            docstring); v1 has only ``"paper"``. ``None`` picks the default.
         residual_scale: factor on each residual before the addition, one
             number or one per stage (35×35, 17×17, 8×8).
         drop_rate: dropout before the classifier (the paper keeps 0.8).
@@ -180,13 +183,15 @@ class InceptionResNet(ClassifierInterface, nn.Module):
         version: int = 2,
         num_classes: int = 1000,
         in_chans: int = 3,
-        layout: str = "paper",
+        layout: str | None = None,
         residual_scale: float | tuple[float, float, float] = (0.17, 0.10, 0.20),
         drop_rate: float = 0.2,
     ) -> None:
         super().__init__()
         if version not in (1, 2):
             raise ValueError(f"Inception-ResNet version must be 1 or 2; got {version!r}")
+        if layout is None:
+            layout = "released" if version == 2 else "paper"
         if layout not in ("paper", "released") or (version == 1 and layout != "paper"):
             allowed = "'paper' or 'released'" if version == 2 else "'paper'"
             raise ValueError(f"inception_resnet_v{version}: layout must be {allowed}; got {layout!r}")
@@ -264,13 +269,8 @@ def inception_v4(**kwargs) -> InceptionV4:
     year=2017,
     input_size=(3, 299, 299),
     min_size=MIN_SIZE,
-    params="~21.6M",
-    # The paper prints no count; the "~21.6M" registered here is a secondary
-    # estimate, and figures 10–14 add up to 22.76M (5.4% more).
-    params_rtol=0.06,
-    macs="~5.8G",
-    # Likewise a secondary estimate; the figures give 6.21G (7% more).
-    macs_rtol=0.08,
+    no_reference="the paper prints no parameter or multiply-add count for "
+    "Inception-ResNet-v1; figures 10-14 add up to 22,756,328 parameters",
 )
 def inception_resnet_v1(**kwargs) -> InceptionResNet:
     """Inception-ResNet-v1 (figures 10–15): about Inception-v3's cost."""
@@ -285,9 +285,8 @@ def inception_resnet_v1(**kwargs) -> InceptionResNet:
     min_size=MIN_SIZE,
     params="55.8M",
     macs="13.2G",
-    # 55.8M and 13.2G are the authors' released network, not figure 15 as printed.
-    defaults={"layout": "released"},
+    # 55.8M and 13.2G are the authors' released network (the default layout).
 )
 def inception_resnet_v2(**kwargs) -> InceptionResNet:
-    """Inception-ResNet-v2: figure 15 (``layout="paper"``) or the released network (55.8M)."""
+    """Inception-ResNet-v2: the released network (55.8M; default) or figure 15 (``layout="paper"``)."""
     return InceptionResNet(version=2, **kwargs)

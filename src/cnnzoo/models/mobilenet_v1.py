@@ -124,6 +124,7 @@ class MobileNetV1(ClassifierInterface, nn.Module):
     min_size=32,
     params="4.2M",
     macs="569M",
+    table="table 8",
     test_size=(3, 32, 32),
 )
 def mobilenet_v1(**kwargs) -> MobileNetV1:

@@ -21,7 +21,7 @@ with expansion ``t``, output channels ``c`` and first stride ``s``::
     1×1×1280     conv2d 1×1     -   k     -
 
 Counts: 3,504,872 parameters with the 1000-class head, 300M multiply-adds.
-The paper's table 3 prints 3.4M; the reference TensorFlow model has 3.47M
+The paper's table 4 prints 3.4M; the reference TensorFlow model has 3.47M
 (1001 classes), so the paper truncates. We report **3.5M with the head**, the
 rounding of our exact count; without the final classifier the network has
 2.22M parameters.
@@ -127,6 +127,7 @@ class MobileNetV2(ClassifierInterface, nn.Module):
     params="3.5M",  # with the classifier; the paper's 3.4M truncates 3.47M (module docstring)
     macs="300M",
     macs_rtol=0.005,  # 300.8M counted; the paper truncates (table 4 prints 300, as for 3.47M → 3.4M)
+    table="table 4",
     test_size=(3, 32, 32),
 )
 def mobilenet_v2(**kwargs) -> MobileNetV2:

@@ -4,7 +4,11 @@ K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition",
 CVPR 2016, arXiv:1512.03385 — table 1 (ImageNet 18/34/50/101/152), §3.3
 (shortcut options A/B/C), §4.2 (CIFAR 20…1202), figure 3 (plain networks).
 K. He, X. Zhang, S. Ren, J. Sun, "Identity Mappings in Deep Residual Networks",
-ECCV 2016, arXiv:1603.05027 — figure 4 (unit orderings a–e), ResNet-200.
+ECCV 2016, arXiv:1603.05027 — figure 4 (unit orderings a–e), ResNet-200,
+figure 2 and table 1 (shortcut variants: ``shortcut_variant``).
+Y. Wu, K. He, "Group Normalization", ECCV 2018, arXiv:1803.08494, and
+T. Salimans, D. Kingma, "Weight Normalization", NeurIPS 2016, arXiv:1602.07868
+(``norm_layer``, ``weight_norm``).
 G. Huang, Y. Sun, Z. Liu, D. Sedra, K. Weinberger, "Deep Networks with
 Stochastic Depth", ECCV 2016, arXiv:1603.09382.
 S. Zagoruyko, N. Komodakis, "Wide Residual Networks", BMVC 2016, arXiv:1605.07146.
@@ -39,6 +43,10 @@ Where implementations differ, and what we do:
   unit skips its own pre-activation, and a final BN-ReLU follows the last unit
   ("an extra activation after the last element-wise addition", He et al. 2016b);
   ``unit="d"`` gets a final ReLU for the same reason.
+* Normalisation. ``norm_layer="batch"`` (default) is the paper's; ``"group"``
+  (32 groups: Wu & He's ResNet-50 GN), ``"layer"`` and ``"instance"`` replace
+  every BN, keeping its name; ``weight_norm=True`` reparameterises every conv
+  and fc weight on top (see :mod:`cnnzoo.layers.norm`).
 * Wide ResNet on CIFAR (WRN-d-k) is a pre-activation network of basic units
   with widths ``16·k, 32·k, 64·k`` and dropout between the two convs.
 
@@ -65,6 +73,7 @@ from torch import Tensor, nn
 
 from cnnzoo.layers.global_context import GlobalContext
 from cnnzoo.layers.input_check import check_input_size
+from cnnzoo.layers.norm import NORM_TYPES, apply_weight_norm, check_norm, make_norm
 from cnnzoo.layers.residual import (
     BasicBlock,
     Bottleneck,
@@ -73,6 +82,7 @@ from cnnzoo.layers.residual import (
     check_unit,
 )
 from cnnzoo.layers.selective_kernel import SelectiveKernelConv
+from cnnzoo.layers.shortcut_variants import ExclusiveGating, ShortcutOnlyGating
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 from cnnzoo.layers.stochastic_depth import survival_probabilities
 from cnnzoo.models.interface import ClassifierInterface
@@ -148,6 +158,11 @@ class ResNet(ClassifierInterface, nn.Module):
         drop_rate: dropout before the classifier (SENet-154: 0.2).
         downsample_kernel: kernel of strided projection shortcuts (SENet-154: 3).
         expansion: bottleneck output = ``expansion × planes``.
+        norm_layer: ``"batch"``, ``"group"``, ``"layer"`` or ``"instance"``.
+        weight_norm: reparameterise every conv and fc weight as ``g · v / ||v||``.
+        shortcut_variant, shortcut_scale, branch_scale, gate_bias: how each
+            unit joins shortcut and branch (He et al. 2016b, figure 2; see
+            :class:`~cnnzoo.layers.residual.ResidualUnit`).
         name: model name used in error messages.
     """
 
@@ -180,6 +195,12 @@ class ResNet(ClassifierInterface, nn.Module):
         drop_rate: float = 0.0,
         downsample_kernel: int = 1,
         expansion: int = 4,
+        norm_layer: str = "batch",
+        weight_norm: bool = False,
+        shortcut_variant: str = "identity",
+        shortcut_scale: float = 0.5,
+        branch_scale: float = 0.5,
+        gate_bias: float = -6.0,
         name: str = "resnet",
     ) -> None:
         super().__init__()
@@ -201,6 +222,7 @@ class ResNet(ClassifierInterface, nn.Module):
             raise ValueError("cardinality and selective_kernel apply to bottleneck units only")
         unit = check_unit(unit)
         shortcut = check_shortcut(shortcut)
+        norm = partial(make_norm, check_norm(norm_layer))
         self.name, self.in_chans = name, in_chans
         self.min_size = 4 if stem == "cifar" else 32
 
@@ -213,12 +235,12 @@ class ResNet(ClassifierInterface, nn.Module):
             half = stem_width // 2
             self.conv1 = nn.Sequential(OrderedDict(
                 conv1=nn.Conv2d(in_chans, half, 3, 2, 1, bias=False),
-                bn1=nn.BatchNorm2d(half), relu1=nn.ReLU(inplace=True),
+                bn1=norm(half), relu1=nn.ReLU(inplace=True),
                 conv2=nn.Conv2d(half, half, 3, 1, 1, bias=False),
-                bn2=nn.BatchNorm2d(half), relu2=nn.ReLU(inplace=True),
+                bn2=norm(half), relu2=nn.ReLU(inplace=True),
                 conv3=nn.Conv2d(half, stem_width, 3, 1, 1, bias=False),
             ))  # fmt: skip
-        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.bn1 = norm(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool: nn.Module = nn.MaxPool2d(3, 2, 1) if stem != "cifar" else nn.Identity()
 
@@ -262,6 +284,11 @@ class ResNet(ClassifierInterface, nn.Module):
                     survival=survival[index],
                     dropout=dropout,
                     downsample_kernel=downsample_kernel,
+                    norm_layer=norm_layer,
+                    shortcut_variant=shortcut_variant,
+                    shortcut_scale=shortcut_scale,
+                    branch_scale=branch_scale,
+                    gate_bias=gate_bias,
                 )
                 if block == "basic":
                     out_c = p
@@ -281,7 +308,7 @@ class ResNet(ClassifierInterface, nn.Module):
 
         if unit == "e":
             self.final_act: nn.Module = nn.Sequential(
-                OrderedDict(bn=nn.BatchNorm2d(in_c), relu=nn.ReLU(inplace=True))
+                OrderedDict(bn=norm(in_c), relu=nn.ReLU(inplace=True))
             )
         elif unit == "d":
             self.final_act = nn.ReLU(inplace=True)
@@ -292,6 +319,8 @@ class ResNet(ClassifierInterface, nn.Module):
         self.fc = nn.Linear(in_c, num_classes)
         self.num_features, self.num_classes = in_c, num_classes
         self._init_weights(zero_init_residual)
+        if weight_norm:
+            apply_weight_norm(self)  # after the initialisation: g starts at each weight's norm
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         for m in self.modules():
@@ -299,13 +328,15 @@ class ResNet(ClassifierInterface, nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
+            elif isinstance(m, (*NORM_TYPES, nn.LayerNorm)):  # LayerNorm: the GC block's
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         nn.init.zeros_(self.fc.bias)
         for m in self.modules():
             if isinstance(m, GlobalContext):
                 m.init_weights()  # the GC transform starts at zero, as its authors do
+            if isinstance(m, (ExclusiveGating, ShortcutOnlyGating)):
+                m.reset_gate()  # b_g as the variant asks, not the conv's zero bias
             if zero_init_residual and isinstance(m, ResidualUnit):
                 m.zero_init_()
 
@@ -353,7 +384,7 @@ def _imagenet(name: str, depth: int, **kwargs) -> ResNet:
     return ResNet(layers, block=block, **kwargs)
 
 
-_IMAGENET = dict(family="ResNet", paper=_HE, year=2016, min_size=32, test_size=(3, 32, 32))
+_IMAGENET = dict(family="ResNet", paper=_HE, table="table 1", year=2016, min_size=32, test_size=(3, 32, 32))
 
 
 @register_model(**_IMAGENET, params="11.7M", macs="1.8G")
@@ -500,7 +531,7 @@ def _cifar(name: str, depth: int, **kwargs) -> ResNet:
     )
 
 
-_CIFAR = dict(family="ResNet", paper=_HE, year=2016, input_size=(3, 32, 32), min_size=4)
+_CIFAR = dict(family="ResNet", paper=_HE, table="table 6", year=2016, input_size=(3, 32, 32), min_size=4)
 
 
 @register_model(**_CIFAR, params="0.27M")

@@ -47,7 +47,7 @@ def _resnext(name: str, layers: list[int], c: int, d: int, **kwargs) -> ResNet:
     return ResNet(layers, block="bottleneck", **kwargs)
 
 
-@register_model(**_ENTRY, params="25.0M", macs="4.2G")
+@register_model(**_ENTRY, params="25.0M", macs="4.2G", table="table 1")
 def resnext50_32x4d(**kwargs) -> ResNet:
     """ResNeXt-50 (32×4d), table 1: ResNet-50's stages with 32 groups of 4 channels."""
     return _resnext("resnext50_32x4d", [3, 4, 6, 3], 32, 4, **kwargs)

@@ -282,7 +282,7 @@ _V2_MACS_RTOL = 0.015
     params_rtol=0.03,  # "~1.9M" as commonly quoted; the paper prints no exact count
     macs="140M",
     macs_rtol=0.03,  # table 2 rounds every g to "140 MFLOPs"; ours: 137.6M for g = 3
-    defaults={"groups": 3},
+    table="table 2",
 )  # fmt: skip
 def shufflenet_v1(**kwargs) -> ShuffleNetV1:
     """ShuffleNet v1 1× (table 1), ``groups`` 1–8 (default 3: ~1.9M parameters, 140M multiply-adds)."""
@@ -297,6 +297,7 @@ def shufflenet_v1(**kwargs) -> ShuffleNetV1:
     test_size=(3, 32, 32),
     params="1.4M",
     macs="41M",
+    table="table 5",
     macs_rtol=_V2_MACS_RTOL,
 )
 def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
@@ -312,6 +313,7 @@ def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     test_size=(3, 32, 32),
     params="2.3M",
     macs="146M",
+    table="table 5",
     macs_rtol=_V2_MACS_RTOL,
 )
 def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
@@ -327,6 +329,7 @@ def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     test_size=(3, 32, 32),
     params="3.5M",
     macs="299M",
+    table="table 5",
     macs_rtol=_V2_MACS_RTOL,
 )
 def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
@@ -342,6 +345,7 @@ def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     test_size=(3, 32, 32),
     params="7.4M",
     macs="591M",
+    table="table 5",
     macs_rtol=_V2_MACS_RTOL,
 )
 def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:

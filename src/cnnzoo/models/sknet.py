@@ -30,7 +30,7 @@ __all__ = ["sknet50"]
 # attention-weighted sum (elementwise) are not in it, hence 0.5% on 4.47G.
 @register_model(
     family="SKNet", paper="Li et al. 2019, arXiv:1903.06586", year=2019, min_size=32,
-    test_size=(3, 32, 32), params="27.5M", macs="4.47G", macs_rtol=0.005,
+    test_size=(3, 32, 32), params="27.5M", macs="4.47G", macs_rtol=0.005, table="table 1",
 )  # fmt: skip
 def sknet50(**kwargs) -> ResNet:
     """SKNet-50 (table 1): ResNeXt-50 32×4d with selective kernel convolutions."""

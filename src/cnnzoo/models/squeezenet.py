@@ -152,6 +152,7 @@ class SqueezeNet(ClassifierInterface, nn.Module):
     min_size=MIN_SIZE["1_0"],
     params="1,248,424",
     macs="0.82G",
+    table="table 1",
 )
 def squeezenet1_0(**kwargs) -> SqueezeNet:
     """SqueezeNet 1.0 (table 1): 1,248,424 parameters."""

@@ -208,37 +208,37 @@ def _vgg(name: str, kwargs: dict) -> VGG:
     return VGG(_MODEL_TO_CONFIG[name], name=name, **kwargs)
 
 
-@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="133M")
+@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="133M", table="table 2")
 def vgg11(**kwargs) -> VGG:
     """VGG configuration A (11 weight layers): 133M parameters."""
     return _vgg("vgg11", kwargs)
 
 
-@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="133M")
+@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="133M", table="table 2")
 def vgg11_lrn(**kwargs) -> VGG:
     """VGG configuration A-LRN: A with AlexNet's LRN after the first layer; 133M parameters."""
     return _vgg("vgg11_lrn", kwargs)
 
 
-@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="133M")
+@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="133M", table="table 2")
 def vgg13(**kwargs) -> VGG:
     """VGG configuration B (13 weight layers): 133M parameters."""
     return _vgg("vgg13", kwargs)
 
 
-@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="134M")
+@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="134M", table="table 2")
 def vgg16c(**kwargs) -> VGG:
     """VGG configuration C (16 weight layers, three of them 1×1): 134M parameters."""
     return _vgg("vgg16c", kwargs)
 
 
-@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="138M", macs="15.5G")
+@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="138M", macs="15.5G", table="table 2")
 def vgg16(**kwargs) -> VGG:
     """VGG configuration D (16 weight layers): 138M parameters, 15.5G MACs."""
     return _vgg("vgg16", kwargs)
 
 
-@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="144M", macs="19.6G")
+@register_model(family="VGG", paper=_PAPER, year=2015, min_size=MIN_SIZE, params="144M", macs="19.6G", table="table 2")
 def vgg19(**kwargs) -> VGG:
     """VGG configuration E (19 weight layers): 144M parameters, 19.6G MACs."""
     return _vgg("vgg19", kwargs)

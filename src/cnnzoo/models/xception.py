@@ -198,6 +198,7 @@ class Xception(ClassifierInterface, nn.Module):
     min_size=MIN_SIZE,
     params="22,855,952",
     macs="8.4G",
+    table="table 3",
 )
 def xception(**kwargs) -> Xception:
     """Xception (figure 5): 22,855,952 parameters, 8.4G MACs at 299×299."""
