@@ -1,114 +1,157 @@
-"""Images/s of ``cnnzoo.train`` against a bare hand-written PyTorch loop, side by side.
+"""Wall time of ``cnnzoo.train.train`` end to end against a minimal PyTorch loop doing the same work.
 
-Same model, data (the embedded digits at 32×32, no augmentation), batch size,
-optimizer (AdamW), per-step schedule and normalisation. Both sides time the
-training passes only (evaluation excluded) and run alternately (which one goes
-first alternates too), so the load of a shared machine falls on both alike; the
-first epoch of every run is a warm-up and left out; the table gives the median
-of the remaining epochs and the ratio. Besides wall-clock images/s it reports
-images per CPU-second of the process (one torch thread, no workers), which
-other jobs on a loaded machine disturb far less. The overhead is what cnnzoo adds per step: NaN checks, the
-resumable sampler, the task's running metric, the callbacks' per-step hooks (stopping rules,
-checkpoint cadence, progress bar).
+Both sides, in one process, start from the embedded digits (32×32) and end
+with a trained model: data, model, AdamW (the recipe's learning rate and
+weight decay) with the one-cycle schedule stepped per batch, the digits'
+affine jitter on each batch, one evaluation on the test split per epoch and
+one at the end. Like with like: both feed contiguous NCHW batches (the digits
+are stored with channels-last strides at C = 1; indexing them directly would
+run the convolutions down the channels-last path without saying so), or both
+channels_last where cnnzoo's ``--channels-last`` resolves to it.
 
-    python benchmarks/train_overhead.py [--rounds 4] [--epochs 4] [--threads 1]
+What cnnzoo does on top is its cost: the resumable sampler, the running
+metrics and finiteness checks, checkpoints (``checkpoint-last`` every epoch,
+``checkpoint-best`` on improvement, written to a temporary file, fsync'd and
+renamed), ``metrics.jsonl``/``metrics.csv``, the learning curves and the
+final report (``evaluation.json``, confusion matrix, ROC and PR curves).
+
+Rounds alternate which side goes first; the table gives the median wall time
+of each and their ratio, then where cnnzoo's time went in its last round.
+
+    python benchmarks/train_overhead.py [--rounds 3] [--runs lenet5:40,resnet20:2] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import functools
 import importlib
-import math
 import statistics
 import tempfile
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 import cnnzoo
 from cnnzoo.data import build_data
+from cnnzoo.data.augment import build_augment
 from cnnzoo.train import TrainConfig, train
+from cnnzoo.train.memory_format import use_channels_last
 from cnnzoo.train.optim import DEFAULT_LR
-from cnnzoo.train.pipeline import channel_stats
 from cnnzoo.train.schedules import build_schedule
 
-# The module, not the function of the same name that cnnzoo.train exports.
-fit = importlib.import_module("cnnzoo.train.fit")
+PHASES = [  # (module, function): where the cnnzoo side's time goes
+    ("cnnzoo.train.loop", "setup"), ("cnnzoo.train.fit", "train_epoch"), ("cnnzoo.train.fit", "_evaluate"),
+    ("cnnzoo.train.callbacks", "save_checkpoint"), ("cnnzoo.train.plots", "_save"), ("cnnzoo.train.loop", "final_test"),
+]  # fmt: skip
 
 
-def bare_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: int) -> list[tuple[float, float]]:
-    """(images per wall second, per CPU second) of each epoch of the simplest correct loop."""
+def bare_loop(model_name: str, epochs: int, seed: int, channels_last: bool) -> float:
+    """Seconds for the minimal loop: data, model, ``epochs`` of training with an evaluation after each."""
+    start = time.perf_counter()
+    c = TrainConfig()
     torch.manual_seed(seed)
-    bundle = build_data("digits")
-    ds = torch.utils.data.Subset(bundle.train, range(min(limit, len(bundle.train))))
-    mean, std = channel_stats(ds)
-    mean_t, std_t = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
-    model = cnnzoo.create(model_name, num_classes=10, in_chans=1)
-    opt = torch.optim.AdamW(model.parameters(), lr=DEFAULT_LR["adamw"], weight_decay=TrainConfig.weight_decay)
-    steps = math.ceil(len(ds) / batch_size)
+    data = build_data("digits")
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x_train, y_train = (t.clone(memory_format=fmt) if t.dim() == 4 else t for t in data.train.tensors)
+    x_test, y_test = (t.clone(memory_format=fmt) if t.dim() == 4 else t for t in data.test.tensors)
+    mean, std = x_train.mean(), x_train.std()
+    model = cnnzoo.create(model_name, num_classes=10, in_chans=1).to(memory_format=fmt)
+    opt = torch.optim.AdamW(model.parameters(), lr=DEFAULT_LR["adamw"], weight_decay=c.weight_decay)
+    n, b = len(y_train), c.batch_size
+    steps = -(-n // b)
     sched = build_schedule("onecycle", opt, epochs * steps, steps)
-    rates = []
+    gen = torch.Generator().manual_seed(seed)
+    augment = build_augment("digits", gen, in_chans=1, image_size=(32, 32))
     for epoch in range(epochs):
-        loader = DataLoader(ds, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(epoch))
         model.train()
-        start, cpu, seen = time.perf_counter(), time.process_time(), 0
-        for x, y in loader:
-            x = (x - mean_t) / std_t
-            loss = F.cross_entropy(model(x), y)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+        for i in range(0, n, b):
+            idx = order[i : i + b]
+            x = ((augment(x_train[idx]) - mean) / std).contiguous(memory_format=fmt)
+            loss = F.cross_entropy(model(x), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            seen += len(y)
-        rates.append((seen / (time.perf_counter() - start), seen / (time.process_time() - cpu)))
-    return rates
+        _accuracy(model, x_test, y_test, mean, std)
+    _accuracy(model, x_test, y_test, mean, std)  # the final test
+    return time.perf_counter() - start
 
 
-def cnnzoo_loop(model_name: str, epochs: int, batch_size: int, limit: int, seed: int) -> list[tuple[float, float]]:
-    """The same for ``cnnzoo.train``: its ``train_epoch`` (with every callback's per-step hook) timed from outside."""
-    rates = []
-    inner = fit.train_epoch
+@torch.no_grad()
+def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> float:
+    model.eval()
+    correct = sum(int((model((x[i : i + 256] - mean) / std).argmax(1) == y[i : i + 256]).sum()) for i in range(0, len(y), 256))
+    return correct / len(y)
 
-    def timed(run, epoch, cbs):
-        start, cpu = time.perf_counter(), time.process_time()
-        row = inner(run, epoch, cbs)
-        seen = len(run.train_loader.sampler)
-        rates.append((seen / (time.perf_counter() - start), seen / (time.process_time() - cpu)))
-        return row
 
-    fit.train_epoch = timed
-    try:
-        with tempfile.TemporaryDirectory() as out:
-            cfg = TrainConfig(model=model_name, data="digits", epochs=epochs, batch_size=batch_size, limit_train=limit, aug="none",
-                              out=out, overwrite=True, progress=False, seed=seed)  # fmt: skip
-            train(cfg)
-    finally:
-        fit.train_epoch = inner
-    return rates
+def cnnzoo_train(model_name: str, epochs: int, seed: int, phases: collections.Counter) -> float:
+    """Seconds for ``train(TrainConfig(...))`` with the default recipe; ``phases`` gets the time of each part."""
+    with tempfile.TemporaryDirectory() as out, _timed(phases):
+        start = time.perf_counter()
+        train(TrainConfig(model=model_name, data="digits", epochs=epochs, out=f"{out}/run", progress=False, seed=seed))
+        return time.perf_counter() - start
+
+
+class _timed:
+    """Wraps the functions of :data:`PHASES` to add their wall time to a counter, and unwraps them."""
+
+    def __init__(self, counter: collections.Counter) -> None:
+        self.counter, self.saved = counter, []
+
+    def __enter__(self) -> None:
+        for mod, name in PHASES:
+            module = importlib.import_module(mod)
+            fn = getattr(module, name)
+            self.saved.append((module, name, fn))
+            setattr(module, name, self._wrap(fn, name))
+
+    def _wrap(self, fn: Any, name: str) -> Any:
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.counter[name] += time.perf_counter() - start
+
+        return timed
+
+    def __exit__(self, *exc: object) -> None:
+        for module, name, fn in self.saved:
+            setattr(module, name, fn)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", default="lenet5:40,resnet20:2", help="model:epochs,…")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--models", default="lenet5:64:1347,resnet20:64:256", help="name:batch:train-samples,…")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.rounds} rounds × {args.epochs} epochs")
-    print(f"{'model':<9} {'batch':>5} | {'wall img/s: bare':>16} {'cnnzoo':>7} {'ratio':>6} | {'CPU img/s: bare':>15} {'cnnzoo':>7} {'ratio':>6} {'overhead':>8}")
-    for spec in args.models.split(","):
-        name, batch, limit = spec.split(":")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.rounds} rounds, median wall seconds")
+    print("| model | epochs | channels_last | bare loop s | cnnzoo train s | cnnzoo / bare |\n|---|---|---|---|---|---|")
+    breakdowns = {}
+    for spec in args.runs.split(","):
+        name, epochs = spec.split(":")
+        cl = use_channels_last(None, name, torch.device("cpu"))
+        cnnzoo_train(name, 1, 0, collections.Counter())  # warm-up: imports, first-call costs of both sides
         bare, ours = [], []
-        for r in range(args.rounds):  # alternate, so both see the same machine load
-            sides = [(bare, bare_loop), (ours, cnnzoo_loop)]
-            for rates, fn in sides if r % 2 == 0 else sides[::-1]:
-                rates += fn(name, args.epochs, int(batch), int(limit), r)[1:]
-        bw, ow = statistics.median(x[0] for x in bare), statistics.median(x[0] for x in ours)
-        bc, oc = statistics.median(x[1] for x in bare), statistics.median(x[1] for x in ours)
-        print(f"{name:<9} {batch:>5} | {bw:>16.0f} {ow:>7.0f} {ow / bw:>6.3f} | {bc:>15.0f} {oc:>7.0f} {oc / bc:>6.3f} {1 - oc / bc:>8.1%}")
+        for r in range(args.rounds):
+            phases: collections.Counter = collections.Counter()
+            sides = [(bare, functools.partial(bare_loop, name, int(epochs), r, cl)),
+                     (ours, functools.partial(cnnzoo_train, name, int(epochs), r, phases))]  # fmt: skip
+            for times, fn in sides if r % 2 == 0 else sides[::-1]:
+                times.append(fn())
+        b, o = statistics.median(bare), statistics.median(ours)
+        breakdowns[spec] = phases | {"total": ours[-1]}
+        print(f"| {name} | {epochs} | {cl} | {b:.2f} | {o:.2f} | {o / b:.3f} |", flush=True)
+    for spec, phases in breakdowns.items():
+        print(f"\n{spec}, cnnzoo's last round: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
 
 
 if __name__ == "__main__":

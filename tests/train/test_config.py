@@ -22,8 +22,8 @@ KNOWN_DEFAULTS = {
     "weight_decay": 5e-4, "momentum": 0.9, "schedule": "onecycle", "warmup_epochs": 0.0, "aug": "auto",
     "label_smoothing": 0.0, "aux_weight": 0.3, "out": None, "resume": None, "seed": 0, "device": "auto",
     "model_kwargs": {}, "num_workers": 0, "limit_train": None, "progress": True, "val_split": 0.0, "classes": None,
-    "image_size": None, "loss": "auto", "l1": 0.0, "clip_grad_norm": None, "patience": None, "stop_at": None,
-    "plateau_patience": 2, "threshold": 0.5, "precision": "fp32", "channels_last": False, "compile": False,
+    "image_size": None, "loss": "auto", "l1": 0.0, "clip_grad_norm": None, "clip_grad_value": None, "patience": None, "stop_at": None,
+    "plateau_patience": 2, "threshold": 0.5, "precision": "fp32", "channels_last": None, "compile": False,
     "pin_memory": True, "persistent_workers": True, "peak_tflops": None, "checkpoint_every": 0, "max_steps": None,
     "sync_bn": False, "init": None, "freeze": None, "backbone_lr_mult": 1.0, "overwrite": False, "logger": "csv",
 }  # fmt: skip

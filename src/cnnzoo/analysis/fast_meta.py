@@ -61,10 +61,15 @@ def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+# A device object, not the string "meta": parsing the string costs as much as
+# allocating the meta tensor itself, and a trace allocates thousands.
+_META = torch.device("meta")
+
+
 def _empty(shape: Sequence[int], like: Tensor) -> Tensor:
     # torch.empty is ten times faster than torch.empty_like on meta (no
     # Python stride logic); outputs are contiguous, as for a plain NCHW model.
-    return torch.empty(shape, dtype=like.dtype, device="meta")
+    return torch.empty(shape, dtype=like.dtype, device=_META)
 
 
 def _conv(args: Sequence[Any]) -> Tensor | None:
@@ -120,7 +125,7 @@ def _max_pool(args: Sequence[Any]) -> tuple[Tensor, Tensor] | None:
     if any(s <= 0 for s in sizes):
         return None
     shape = (*x.shape[:2], *sizes)
-    return _empty(shape, x), torch.empty(shape, dtype=torch.int64, device="meta")
+    return _empty(shape, x), torch.empty(shape, dtype=torch.int64, device=_META)
 
 
 def _avg_pool(args: Sequence[Any]) -> Tensor | None:
@@ -265,7 +270,7 @@ def fast_output(func: Any, name: str, args: Sequence[Any], kwargs: dict[str, Any
             shape, dtype = x.shape, torch.result_type(x, other)
         if in_place:
             return x if shape == x.shape else None
-        return torch.empty(shape, dtype=dtype, device="meta")
+        return torch.empty(shape, dtype=dtype, device=_META)
     if name in ("mean", "sum", "amax", "amin"):
         return _reduce(args, kwargs)
     if kwargs:

@@ -72,7 +72,7 @@ def _parameter(name: str, f: dataclasses.Field, hint: Any, s: Setting) -> inspec
     common = {"help": help_text, "show_default": shown, "metavar": s.metavar or _metavar(base)}
     if base is bool:
         flag = s.flag or (f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}",)
-        info, annotation = typer.Option(default, *flag, help=help_text), bool
+        info, annotation = typer.Option(default, *flag, help=help_text, show_default=shown), bool
     elif typing.get_origin(base) is dict:
         info, annotation = typer.Option(None, *(s.flag or (flag_of(name, s),)), **common), list[str]
     else:

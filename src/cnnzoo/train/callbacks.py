@@ -11,7 +11,7 @@ Checkpointer        ``checkpoint-last`` every epoch (and every ``--checkpoint-ev
                     ``checkpoint-best`` when the score improved
 MetricsLogger       one row per epoch in ``metrics.jsonl`` and ``metrics.csv``
 TensorBoardLogger   the same rows as scalars (``--logger tensorboard``)
-CurvePlotter        ``curves.png``, at most every 30 s and at the end
+CurvePlotter        ``curves.png`` at the end (and at most every 5 minutes on the way)
 ProgressBar         a rich progress bar with the last epoch's loss and score
 ==================  =============================================================
 """
@@ -34,7 +34,9 @@ __all__ = [
     "StoppingRules", "TensorBoardLogger", "default_callbacks",
 ]  # fmt: skip
 
-PLOT_EVERY_S = 30.0  # drawing takes 0.2–2 s, often more than an epoch of LeNet-5 on the digits
+# A drawing takes 0.2–2 s, more than an epoch of LeNet-5 on the digits: a run redraws its curves
+# at most this often (under 1% of its time), and once at the end.
+PLOT_EVERY_S = 300.0
 
 
 class Callback:

@@ -131,21 +131,35 @@ def train_step(run: Run, x: Tensor, y: Any) -> tuple[Tensor, Any, Any]:
     if run.config.l1:
         loss = loss + run.config.l1 * l1_penalty(run.module)
     run.optimizer.zero_grad(set_to_none=True)
-    clip = run.config.clip_grad_norm
+    clips = run.config.clip_grad_value or run.config.clip_grad_norm
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
-        if clip:
-            run.scaler.unscale_(run.optimizer)
-            nn.utils.clip_grad_norm_(run.module.parameters(), clip)
+        if clips:
+            run.scaler.unscale_(run.optimizer)  # clip the true gradients, not the scaled ones
+            clip_gradients(run)
         run.scaler.step(run.optimizer)
         run.scaler.update()
     else:
         loss.backward()
-        if clip:
-            nn.utils.clip_grad_norm_(run.module.parameters(), clip)
+        if clips:
+            clip_gradients(run)
         run.optimizer.step()
     run.schedule.step()
     return loss, outputs, y
+
+
+def clip_gradients(run: Run) -> None:
+    """Clamp each gradient element to ``[-clip_grad_value, clip_grad_value]``, then clip the global norm.
+
+    Value first, so that the norm bound, when both are set, holds for the
+    gradients the optimizer sees.
+    """
+    params = run.module.parameters()
+    if run.config.clip_grad_value:
+        nn.utils.clip_grad_value_(params, run.config.clip_grad_value)
+        params = run.module.parameters()
+    if run.config.clip_grad_norm:
+        nn.utils.clip_grad_norm_(params, run.config.clip_grad_norm)
 
 
 def _check_finite(run: Run, loss_sum: Tensor, loss: Tensor | None) -> None:

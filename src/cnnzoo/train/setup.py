@@ -26,10 +26,12 @@ from cnnzoo.data.split import prepare_data
 from cnnzoo.registry import create, get_model_info
 from cnnzoo.threads import apply_thread_policy
 from cnnzoo.train import distributed as D
+from cnnzoo.train.batches import loader
 from cnnzoo.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, resolve_checkpoint
 from cnnzoo.train.config import ConfigError, TrainConfig
 from cnnzoo.train.finetune import load_backbone, param_groups
 from cnnzoo.train.memory_budget import check_fits
+from cnnzoo.train.memory_format import use_channels_last
 from cnnzoo.train.meta import SCHEMA, CheckpointMeta, Normalization
 from cnnzoo.train.optim import DEFAULT_LR, build_optimizer
 from cnnzoo.train.pipeline import InputPipeline, channel_stats
@@ -74,7 +76,9 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
     ))  # fmt: skip
     loss = task.loss_fn()  # a loss that does not fit the data fails here, before any step
     module = module.to(device)
-    channels_last = config.channels_last and device.type == "cuda"
+    channels_last = use_channels_last(config.channels_last, config.model, device)
+    # Saved resolved, so a resumed run keeps its layout even if the measured table changes.
+    config = replace(config, channels_last=channels_last)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     pipeline = InputPipeline(norm.mean, norm.std, _tuple(norm.size), device, crop=_tuple(norm.crop), channels_last=channels_last)
@@ -87,7 +91,9 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
     run = Run(
         config=config, dist=dist, device=device, data=data, task=task, module=module,
         model=_wrap(module, config, dist, device), pipeline=pipeline,
-        augment=None if aug_name == "none" else build_augment(aug_name, aug_gen, in_chans=data.in_chans, image_size=data.image_size, pca=_pca(norm)),
+        augment=None if aug_name == "none" else build_augment(
+            aug_name, aug_gen, in_chans=data.in_chans, image_size=data.image_size, pca=_pca(norm), mean=norm.mean, hflip=data.meta.get("hflip", True),
+        ),
         aug_seed=lambda epoch, batch: aug_gen.manual_seed(((config.seed * AUG_SEED + epoch) * 1_000_003) + batch),
         optimizer=optimizer, schedule=schedule, plateau=plateau_factor(schedule),
         scaler=torch.amp.GradScaler("cuda") if config.precision == "fp16" and device.type == "cuda" else None,
@@ -139,12 +145,12 @@ def _model_kwargs(config: TrainConfig, data: DataBundle) -> dict[str, Any]:
 
 
 def _check_model_fits_data(config: TrainConfig, data: DataBundle) -> None:
-    """A segmentation model needs segmentation data (and the reverse); an explicit num_classes must match the data."""
+    """A segmentation or detection model needs that kind of data (and the reverse); an explicit num_classes must match the data."""
     wants = get_model_info(config.model).task
-    has = "segmentation" if data.task == "segmentation" else "classification"  # multi-label: per-image outputs too
+    has = data.task if data.task in ("segmentation", "detection") else "classification"  # multi-label: per-image outputs too
     if wants != has:
-        needs = "a mask per image (e.g. digits-seg)" if wants == "segmentation" else "a label per image"
-        what = "a mask" if has == "segmentation" else "a label"
+        per_image = {"classification": ("a label", ""), "segmentation": ("a mask", " (e.g. digits-seg)"), "detection": ("boxes", " (e.g. digits-det)")}
+        needs, what = f"{per_image[wants][0]} per image{per_image[wants][1]}", per_image[has][0]
         raise ConfigError("data", f"{config.data} has {what} per image, but {config.model} is a {wants} model: it needs {needs}")
     given = config.model_kwargs.get("num_classes")
     if given is not None and given != data.num_classes:
@@ -217,6 +223,8 @@ def _normalization(config: TrainConfig, data: DataBundle, train_set: Dataset, ck
     crop = train_crop(aug, (h, w))
     ch, cw = crop or (h, w)
     size = (max(ch, min_size), max(cw, min_size))
+    if data.task == "detection" and size != (ch, cw):  # boxes are in the data's pixels: the data's size is the model's input
+        raise ConfigError("image_size", f"must be at least {min_size} for {config.model}, which detects at the data's own size; {data.name} images are {h}×{w}")
     pca = None
     if aug == "alexnet" and data.in_chans == 3:
         eigval, eigvec = rgb_eigen(torch.stack([train_set[i][0] for i in range(min(len(train_set), PCA_SAMPLES))]))
@@ -254,8 +262,8 @@ def _loaders(config: TrainConfig, data: DataBundle, train_set: Dataset, task, de
     sampler = D.ResumableDistributedSampler(train_set, dist, seed=config.seed * ORDER_SEED)
     # The loader gets its own generator, so making an iterator never draws from
     # the global RNG (whose state a checkpoint stores for dropout).
-    train_loader = DataLoader(
-        train_set, batch_size=config.batch_size, sampler=sampler, num_workers=workers, pin_memory=pin, collate_fn=task.collate,
+    train_loader = loader(
+        train_set, config.batch_size, sampler=sampler, collate=task.collate, num_workers=workers, pin_memory=pin,
         persistent_workers=config.persistent_workers and workers > 0, generator=torch.Generator(), drop_last=False,
     )  # fmt: skip
     eval_set, eval_name = (data.val, "val") if data.val is not None else (data.test, "test")
@@ -266,9 +274,9 @@ def _loaders(config: TrainConfig, data: DataBundle, train_set: Dataset, task, de
 def eval_loader_for(dataset: Dataset, config: TrainConfig, task, dist: D.DistInfo, pin: bool = False) -> DataLoader:
     """Evaluation batches: larger than training ones (no gradients), each process its shard under DDP."""
     sampler = D.ShardSampler(len(dataset), dist) if dist.enabled else None
-    return DataLoader(
-        dataset, batch_size=max(256, config.batch_size), sampler=sampler, shuffle=False,
-        num_workers=config.num_workers, pin_memory=pin, collate_fn=task.collate,
+    return loader(
+        dataset, max(256, config.batch_size), sampler=sampler, collate=task.collate, shuffle=False,
+        num_workers=config.num_workers, pin_memory=pin,
     )  # fmt: skip
 
 
