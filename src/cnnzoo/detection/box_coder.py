@@ -23,7 +23,6 @@ range ``decode_boxes(encode_boxes(G, P), P) == G`` to rounding.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -35,11 +34,15 @@ __all__ = ["DEFAULT_SCALE_CLAMP", "decode_boxes", "encode_boxes"]
 DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
 
 
-def _stats(values: Sequence[float] | Tensor, like: Tensor, name: str) -> Tensor:
-    t = torch.as_tensor(values, dtype=like.dtype, device=like.device)
-    if t.shape != (4,):
-        raise ValueError(f"{name} must have 4 values (x, y, w, h); got shape {tuple(t.shape)}")
-    return t
+def _stats(values: list[float], like: Tensor, name: str) -> Tensor:
+    # Annotated list[float] for TorchScript (which also takes the tuple defaults below).
+    if not torch.jit.is_scripting():
+        # Eager: accept any sequence or tensor, and say what is wrong with it.
+        t = torch.as_tensor(values, dtype=like.dtype, device=like.device)
+        if t.shape != (4,):
+            raise ValueError(f"{name} must have 4 values (x, y, w, h); got shape {tuple(t.shape)}")
+        return t
+    return torch.tensor(values, dtype=like.dtype, device=like.device)
 
 
 def _positive_size(boxes: Tensor, name: str) -> None:
@@ -55,8 +58,8 @@ def _positive_size(boxes: Tensor, name: str) -> None:
 def encode_boxes(
     reference: Tensor,
     proposals: Tensor,
-    means: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
-    stds: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+    means: list[float] = (0.0, 0.0, 0.0, 0.0),
+    stds: list[float] = (1.0, 1.0, 1.0, 1.0),
 ) -> Tensor:
     """Regression targets that move ``proposals`` onto ``reference`` boxes.
 
@@ -70,13 +73,14 @@ def encode_boxes(
     """
     reference = check_boxes(reference, "reference")
     proposals = check_boxes(proposals, "proposals")
-    if reference.shape != proposals.shape:
-        raise ValueError(
-            f"reference and proposals must have the same shape; got {tuple(reference.shape)} "
-            f"and {tuple(proposals.shape)}"
-        )
-    _positive_size(proposals, "proposals")
-    _positive_size(reference, "reference boxes")
+    if not torch.jit.is_scripting():
+        if reference.shape != proposals.shape:
+            raise ValueError(
+                f"reference and proposals must have the same shape; got {tuple(reference.shape)} "
+                f"and {tuple(proposals.shape)}"
+            )
+        _positive_size(proposals, "proposals")
+        _positive_size(reference, "reference boxes")
     g = box_corner_to_center(reference)
     p = box_corner_to_center(proposals)
     t = torch.cat(((g[..., :2] - p[..., :2]) / p[..., 2:], torch.log(g[..., 2:] / p[..., 2:])), dim=-1)
@@ -86,8 +90,8 @@ def encode_boxes(
 def decode_boxes(
     deltas: Tensor,
     proposals: Tensor,
-    means: Sequence[float] = (0.0, 0.0, 0.0, 0.0),
-    stds: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+    means: list[float] = (0.0, 0.0, 0.0, 0.0),
+    stds: list[float] = (1.0, 1.0, 1.0, 1.0),
     scale_clamp: float | None = DEFAULT_SCALE_CLAMP,
 ) -> Tensor:
     """Apply regression ``deltas`` to ``proposals``: the inverse of :func:`encode_boxes`.
@@ -99,7 +103,9 @@ def decode_boxes(
     Shapes: ``deltas (..., 4)``, ``proposals (..., 4)`` → corner boxes ``(..., 4)``.
     """
     proposals = check_boxes(proposals, "proposals")
-    if not isinstance(deltas, Tensor) or deltas.shape != proposals.shape:
+    if not torch.jit.is_scripting() and (
+        not isinstance(deltas, Tensor) or deltas.shape != proposals.shape
+    ):
         shape = tuple(deltas.shape) if isinstance(deltas, Tensor) else type(deltas).__name__
         raise ValueError(
             f"deltas must be a tensor of the proposals' shape {tuple(proposals.shape)}; got {shape}"

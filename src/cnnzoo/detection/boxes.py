@@ -46,17 +46,23 @@ def check_boxes(boxes: Tensor, name: str = "boxes") -> Tensor:
 
     Raises ``ValueError`` for a wrong shape, non-finite coordinates, or a box
     with ``x2 < x1`` / ``y2 < y1`` (the message names the first such box).
-    Integer boxes are converted to ``float32``.
+    Integer boxes are converted to ``float32``. Under ``torch.jit.script``
+    only the conversion remains: the checks read values back to Python, which
+    an exported graph cannot do.
     """
+    if not torch.jit.is_scripting():
+        _validate_boxes(boxes, name)
+    return boxes if boxes.is_floating_point() else boxes.float()
+
+
+def _validate_boxes(boxes: Tensor, name: str) -> None:
     if not isinstance(boxes, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (..., 4); got {type(boxes).__name__}")
     if boxes.dim() == 0 or boxes.shape[-1] != 4:
         raise ValueError(f"{name} must have shape (..., 4) as (x1, y1, x2, y2); got {tuple(boxes.shape)}")
-    if not boxes.is_floating_point():
-        boxes = boxes.float()
     if boxes.numel() == 0:
-        return boxes
-    flat = boxes.reshape(-1, 4)
+        return
+    flat = (boxes if boxes.is_floating_point() else boxes.float()).reshape(-1, 4)
     if not torch.isfinite(flat).all():
         i = int((~torch.isfinite(flat)).any(1).nonzero()[0])
         raise ValueError(f"{name} must be finite; box {i} is {flat[i].tolist()}")
@@ -67,12 +73,11 @@ def check_boxes(boxes: Tensor, name: str = "boxes") -> Tensor:
             f"{name} must satisfy x2 >= x1 and y2 >= y1 (format x1, y1, x2, y2); "
             f"box {i} is {flat[i].tolist()}"
         )
-    return boxes
 
 
 def upcast_boxes(boxes: Tensor) -> Tensor:
     """``boxes`` in ``float32`` if they are half precision (torchvision's ``_upcast``), else unchanged."""
-    return boxes.float() if boxes.dtype in (torch.float16, torch.bfloat16) else boxes
+    return boxes.float() if boxes.dtype == torch.float16 or boxes.dtype == torch.bfloat16 else boxes
 
 
 def box_corner_to_center(boxes: Tensor) -> Tensor:
@@ -131,11 +136,19 @@ def _inter_union(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
 def _pair(boxes1: Tensor, boxes2: Tensor) -> tuple[Tensor, Tensor]:
     boxes1 = check_boxes(boxes1, "boxes1")
     boxes2 = check_boxes(boxes2, "boxes2")
-    for name, b in (("boxes1", boxes1), ("boxes2", boxes2)):
-        if b.dim() != 2:
-            raise ValueError(f"{name} must have shape (N, 4); got {tuple(b.shape)}")
+    if not torch.jit.is_scripting():
+        for name, b in (("boxes1", boxes1), ("boxes2", boxes2)):
+            if b.dim() != 2:
+                raise ValueError(f"{name} must have shape (N, 4); got {tuple(b.shape)}")
     dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
     return upcast_boxes(boxes1.to(dtype)), upcast_boxes(boxes2.to(dtype))
+
+
+def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
+    # num / den where den > 0, else 0 (no NaN). Dividing by 1 where den <= 0
+    # instead of clamping to finfo.tiny keeps this scriptable (finfo is not).
+    positive = den > 0
+    return torch.where(positive, num / torch.where(positive, den, torch.ones_like(den)), torch.zeros_like(num))
 
 
 def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -148,7 +161,7 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """
     boxes1, boxes2 = _pair(boxes1, boxes2)
     inter, union = _inter_union(boxes1, boxes2)
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
+    return _safe_ratio(inter, union)
 
 
 def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
@@ -160,17 +173,16 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """
     boxes1, boxes2 = _pair(boxes1, boxes2)
     inter, union = _inter_union(boxes1, boxes2)
-    tiny = torch.finfo(union.dtype).tiny
-    iou = torch.where(union > 0, inter / union.clamp(min=tiny), 0.0)
+    iou = _safe_ratio(inter, union)
     lt = torch.minimum(boxes1[:, None, :2], boxes2[None, :, :2])
     rb = torch.maximum(boxes1[:, None, 2:], boxes2[None, :, 2:])
     wh = (rb - lt).clamp(min=0)
     enclosing = wh[..., 0] * wh[..., 1]
-    penalty = torch.where(enclosing > 0, (enclosing - union) / enclosing.clamp(min=tiny), 0.0)
+    penalty = _safe_ratio(enclosing - union, enclosing)
     return iou - penalty
 
 
-def clip_boxes_to_image(boxes: Tensor, size: tuple[int, int]) -> Tensor:
+def clip_boxes_to_image(boxes: Tensor, size: list[int]) -> Tensor:
     """Clip corner boxes to an image of ``size = (height, width)``.
 
     Coordinates land in ``[0, width]`` and ``[0, height]``; a box entirely
@@ -178,9 +190,16 @@ def clip_boxes_to_image(boxes: Tensor, size: tuple[int, int]) -> Tensor:
     removed, so indices stay aligned with scores).
     """
     boxes = check_boxes(boxes)
-    if len(size) != 2 or min(size) <= 0:
+    if not torch.jit.is_scripting() and (len(size) != 2 or min(size) <= 0):
         raise ValueError(f"size must be (height, width) with positive sides; got {size}")
-    h, w = size
+    h, w = size[0], size[1]
     x = boxes[..., 0::2].clamp(0, w)
     y = boxes[..., 1::2].clamp(0, h)
     return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
+
+
+# torch.fx.symbolic_trace records these as single call_function nodes (as
+# torchvision does for its ops): their checks read tensor values, which a
+# traced Proxy does not have.
+for _name in ("box_area", "box_iou", "check_boxes", "clip_boxes_to_image", "generalized_box_iou"):
+    torch.fx.wrap(_name)

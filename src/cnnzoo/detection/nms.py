@@ -50,6 +50,12 @@ def _check(boxes: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
     # Half boxes overlap in float32 (torchvision's _upcast): a float16 area above 65,504 is inf,
     # every IoU is then 0 or NaN and nothing would be suppressed.
     boxes = upcast_boxes(check_boxes(boxes))
+    if not torch.jit.is_scripting():
+        _check_scores(boxes, scores)
+    return boxes, scores
+
+
+def _check_scores(boxes: Tensor, scores: Tensor) -> None:
     if boxes.dim() != 2:
         raise ValueError(f"boxes must have shape (N, 4); got {tuple(boxes.shape)}")
     if not isinstance(scores, Tensor) or scores.dim() != 1 or scores.shape[0] != boxes.shape[0]:
@@ -57,7 +63,6 @@ def _check(boxes: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
         raise ValueError(f"scores must have shape ({boxes.shape[0]},) to match boxes; got {shape}")
     if scores.numel() and torch.isnan(scores).any():
         raise ValueError("scores must not contain NaN")
-    return boxes, scores
 
 
 def _check_threshold(value: float, name: str) -> None:
@@ -78,7 +83,7 @@ def _overlaps(a: Tensor, b: Tensor, iou_threshold: float) -> Tensor:
     h = torch.minimum(a[:, None, 3], b[None, :, 3]).sub_(torch.maximum(a[:, None, 1], b[None, :, 1])).clamp_(min=0)
     inter = w.mul_(h)
     union = (area_a[:, None] + area_b[None, :]).sub_(inter)
-    return torch.div(inter, union, out=union).gt_(iou_threshold).bool()
+    return torch.div(inter, union, out=union).gt_(iou_threshold).to(torch.bool)
 
 
 def _greedy_within(s: Tensor) -> Tensor:
@@ -107,9 +112,10 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, block: int = 512) -
         int64 indices of the kept boxes, by decreasing score.
     """
     boxes, scores = _check(boxes, scores)
-    _check_threshold(iou_threshold, "iou_threshold")
-    if block < 1:
-        raise ValueError(f"block must be a positive integer; got {block}")
+    if not torch.jit.is_scripting():
+        _check_threshold(iou_threshold, "iou_threshold")
+        if block < 1:
+            raise ValueError(f"block must be a positive integer; got {block}")
     if boxes.shape[0] == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     order = torch.sort(scores, descending=True, stable=True).indices
@@ -140,17 +146,23 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     coordinate-offset trick, whose large offsets can change IoUs by rounding.
     """
     boxes, scores = _check(boxes, scores)
-    if not isinstance(idxs, Tensor) or idxs.shape != scores.shape:
+    if not torch.jit.is_scripting() and (not isinstance(idxs, Tensor) or idxs.shape != scores.shape):
         shape = tuple(idxs.shape) if isinstance(idxs, Tensor) else type(idxs).__name__
         raise ValueError(f"idxs must have shape ({scores.shape[0]},) to match scores; got {shape}")
     if boxes.shape[0] == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
-    kept = []
+    kept: list[Tensor] = []
     for c in torch.unique(idxs):
         members = (idxs == c).nonzero().squeeze(1)
         kept.append(members[nms(boxes[members], scores[members], iou_threshold)])
     keep = torch.cat(kept).sort().values
     return keep[torch.sort(scores[keep], descending=True, stable=True).indices]
+
+
+# torch.fx.symbolic_trace records these as single call_function nodes (as
+# torchvision does): how many boxes survive depends on the data.
+torch.fx.wrap("nms")
+torch.fx.wrap("batched_nms")
 
 
 def soft_nms(

@@ -36,13 +36,16 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._jit_internal import BroadcastingList2  # int or (h, w), also under TorchScript
 
 from cnnzoo.detection.boxes import check_boxes
 
 __all__ = ["RoIAlign", "RoIPool", "roi_align", "roi_pool"]
 
 
-def _pair(size: int | tuple[int, int], name: str) -> tuple[int, int]:
+def _pair(size: BroadcastingList2[int], name: str) -> tuple[int, int]:
+    if torch.jit.is_scripting():
+        return size[0], size[1]  # TorchScript has already broadcast an int to two
     out = (size, size) if isinstance(size, int) else tuple(size)
     if len(out) != 2 or any(not isinstance(v, int) or v <= 0 for v in out):
         raise ValueError(f"{name} must be a positive int or (height, width); got {size}")
@@ -50,6 +53,22 @@ def _pair(size: int | tuple[int, int], name: str) -> tuple[int, int]:
 
 
 def _rois(input: Tensor, boxes: Tensor | list[Tensor]) -> Tensor:
+    if not torch.jit.is_scripting():
+        _check_rois(input, boxes)
+        if isinstance(boxes, tuple):
+            boxes = list(boxes)
+    if isinstance(boxes, list):
+        parts: list[Tensor] = []
+        for i, b in enumerate(boxes):
+            b = (b if b.is_floating_point() else b.float()).reshape(-1, 4)  # checked above
+            parts.append(torch.cat((torch.full_like(b[:, :1], i), b), dim=1))
+        rois = torch.cat(parts) if len(parts) > 0 else input.new_zeros(0, 5)
+    else:
+        rois = boxes
+    return rois.detach().to(dtype=input.dtype, device=input.device)
+
+
+def _check_rois(input: Tensor, boxes: Tensor | list[Tensor]) -> None:
     if not isinstance(input, Tensor) or input.dim() != 4:
         shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise ValueError(f"input must be a feature map (N, C, H, W); got {shape}")
@@ -59,27 +78,20 @@ def _rois(input: Tensor, boxes: Tensor | list[Tensor]) -> Tensor:
                 f"boxes as a list needs one (L, 4) tensor per image: {input.shape[0]} images, "
                 f"{len(boxes)} tensors"
             )
-        parts = []
         for i, b in enumerate(boxes):
-            b = check_boxes(b, f"boxes[{i}]").reshape(-1, 4)
-            parts.append(torch.cat((torch.full_like(b[:, :1], i), b), dim=1))
-        rois = torch.cat(parts) if parts else input.new_zeros(0, 5)
-    else:
-        if not isinstance(boxes, Tensor) or boxes.dim() != 2 or boxes.shape[1] != 5:
-            shape = tuple(boxes.shape) if isinstance(boxes, Tensor) else type(boxes).__name__
-            raise ValueError(
-                f"boxes must be (K, 5) rows (batch_index, x1, y1, x2, y2) or a list of (L, 4); got {shape}"
-            )
-        check_boxes(boxes[:, 1:], "boxes")
-        rois = boxes
-        idx = rois[:, 0]
-        if rois.numel() and (
-            (idx != idx.round()).any() or (idx < 0).any() or (idx >= input.shape[0]).any()
-        ):
-            raise ValueError(
-                f"boxes[:, 0] must be batch indices in [0, {input.shape[0] - 1}]; got {idx.tolist()}"
-            )
-    return rois.detach().to(dtype=input.dtype, device=input.device)
+            check_boxes(b, f"boxes[{i}]")
+        return
+    if not isinstance(boxes, Tensor) or boxes.dim() != 2 or boxes.shape[1] != 5:
+        shape = tuple(boxes.shape) if isinstance(boxes, Tensor) else type(boxes).__name__
+        raise ValueError(
+            f"boxes must be (K, 5) rows (batch_index, x1, y1, x2, y2) or a list of (L, 4); got {shape}"
+        )
+    check_boxes(boxes[:, 1:], "boxes")
+    idx = boxes[:, 0]
+    if boxes.numel() and ((idx != idx.round()).any() or (idx < 0).any() or (idx >= input.shape[0]).any()):
+        raise ValueError(
+            f"boxes[:, 0] must be batch indices in [0, {input.shape[0] - 1}]; got {idx.tolist()}"
+        )
 
 
 def _c_round(x: Tensor) -> Tensor:
@@ -90,7 +102,7 @@ def _c_round(x: Tensor) -> Tensor:
 def roi_pool(
     input: Tensor,
     boxes: Tensor | list[Tensor],
-    output_size: int | tuple[int, int],
+    output_size: BroadcastingList2[int],
     spatial_scale: float = 1.0,
 ) -> Tensor:
     """Max RoI pooling with quantised bins: ``(N, C, H, W), K RoIs -> (K, C, oh, ow)``.
@@ -106,20 +118,23 @@ def roi_pool(
     n, c, h, w = input.shape
     if rois.shape[0] == 0:
         return input.new_zeros(0, c, oh, ow)
-    q = _c_round(rois[:, 1:] * spatial_scale).long().tolist()
-    outs = []
-    for b, (x1, y1, x2, y2) in zip(rois[:, 0].long().tolist(), q, strict=True):
+    q: list[list[int]] = _c_round(rois[:, 1:] * spatial_scale).long().tolist()
+    batch: list[int] = rois[:, 0].long().tolist()
+    outs: list[Tensor] = []
+    for k in range(len(q)):
+        b, x1, y1, x2, y2 = batch[k], q[k][0], q[k][1], q[k][2], q[k][3]
         rh, rw = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
         # Crop what lies inside the map; pad the rest with -inf so that bins
         # keep their positions, then set bins that saw only padding to 0.
         crop = input[b, :, max(y1, 0) : max(min(y1 + rh, h), 0), max(x1, 0) : max(min(x1 + rw, w), 0)]
-        pad = (
+        pad = [
             min(max(-x1, 0), rw), rw - min(max(-x1, 0), rw) - crop.shape[-1],
             min(max(-y1, 0), rh), rh - min(max(-y1, 0), rh) - crop.shape[-2],
-        )  # fmt: skip
-        region = F.pad(crop, pad, value=-math.inf) if any(pad) else crop
+        ]  # fmt: skip
+        padded = pad[0] != 0 or pad[1] != 0 or pad[2] != 0 or pad[3] != 0
+        region = F.pad(crop, pad, value=-math.inf) if padded else crop
         pooled = F.adaptive_max_pool2d(region[None], (oh, ow))[0]
-        outs.append(torch.where(torch.isneginf(pooled), 0.0, pooled))
+        outs.append(torch.where(torch.isneginf(pooled), torch.zeros_like(pooled), pooled))
     return torch.stack(outs)
 
 
@@ -137,11 +152,16 @@ def _bilinear_weights(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor,
     coord = coord.clamp(min=0)
     low = coord.floor().long()
     at_edge = low >= size - 1
-    low = torch.where(at_edge, size - 1, low)
-    high = torch.where(at_edge, size - 1, low + 1)
+    last = torch.full_like(low, size - 1)
+    low = torch.where(at_edge, last, low)
+    high = torch.where(at_edge, last, low + 1)
     coord = torch.where(at_edge, low.to(coord.dtype), coord)
     frac = coord - low.to(coord.dtype)
     return low, high, 1.0 - frac, frac, valid
+
+
+def _gather(input: Tensor, b: Tensor, yi: Tensor, xi: Tensor) -> Tensor:
+    return input[b, :, yi[:, :, None], xi[:, None, :]]  # K x Sy x Sx x C
 
 
 def _align_group(
@@ -149,7 +169,8 @@ def _align_group(
 ) -> Tensor:
     """RoI align for RoIs that share the sample grid ``gh × gw`` per bin: one gather for all."""
     offset = 0.5 if aligned else 0.0
-    x1, y1, x2, y2 = (rois[:, i] * spatial_scale - offset for i in range(1, 5))
+    x1, y1 = rois[:, 1] * spatial_scale - offset, rois[:, 2] * spatial_scale - offset
+    x2, y2 = rois[:, 3] * spatial_scale - offset, rois[:, 4] * spatial_scale - offset
     rw, rh = x2 - x1, y2 - y1
     if not aligned:
         rw, rh = rw.clamp(min=1.0), rh.clamp(min=1.0)
@@ -159,18 +180,14 @@ def _align_group(
     yl, yh, wyl, wyh, vy = _bilinear_weights(ys, h)
     xl, xh, wxl, wxh, vx = _bilinear_weights(xs, w)
     b = rois[:, 0].long()[:, None, None]
-
-    def gather(yi: Tensor, xi: Tensor) -> Tensor:
-        return input[b, :, yi[:, :, None], xi[:, None, :]]  # K x Sy x Sx x C
-
     val = (
-        (wyl[:, :, None] * wxl[:, None, :])[..., None] * gather(yl, xl)
-        + (wyl[:, :, None] * wxh[:, None, :])[..., None] * gather(yl, xh)
-        + (wyh[:, :, None] * wxl[:, None, :])[..., None] * gather(yh, xl)
-        + (wyh[:, :, None] * wxh[:, None, :])[..., None] * gather(yh, xh)
+        (wyl[:, :, None] * wxl[:, None, :])[..., None] * _gather(input, b, yl, xl)
+        + (wyl[:, :, None] * wxh[:, None, :])[..., None] * _gather(input, b, yl, xh)
+        + (wyh[:, :, None] * wxl[:, None, :])[..., None] * _gather(input, b, yh, xl)
+        + (wyh[:, :, None] * wxh[:, None, :])[..., None] * _gather(input, b, yh, xh)
     )
     valid = (vy[:, :, None] & vx[:, None, :])[..., None]
-    val = torch.where(valid, val, 0.0)
+    val = torch.where(valid, val, torch.zeros_like(val))
     k, c = rois.shape[0], input.shape[1]
     val = val.reshape(k, oh, gh, ow, gw, c).sum(dim=(2, 4)) / max(gh * gw, 1)
     return val.permute(0, 3, 1, 2)  # K x C x oh x ow
@@ -179,7 +196,7 @@ def _align_group(
 def roi_align(
     input: Tensor,
     boxes: Tensor | list[Tensor],
-    output_size: int | tuple[int, int],
+    output_size: BroadcastingList2[int],
     spatial_scale: float = 1.0,
     sampling_ratio: int = -1,
     aligned: bool = False,
@@ -212,19 +229,26 @@ def roi_align(
     gw = torch.ceil(rw / ow).long().clamp(min=0)
     out = input.new_zeros(rois.shape[0], c, oh, ow)
     pairs = torch.stack((gh, gw), dim=1)
-    for pair in torch.unique(pairs, dim=0).tolist():
+    grids: list[list[int]] = torch.unique(pairs, dim=0).tolist()
+    for pair in grids:
         sel = ((pairs[:, 0] == pair[0]) & (pairs[:, 1] == pair[1])).nonzero().squeeze(1)
         if pair[0] == 0 or pair[1] == 0:
             continue  # zero-size RoI with aligned=True: no samples, output 0
         pooled = _align_group(input, rois[sel], oh, ow, pair[0], pair[1], aligned, spatial_scale)
-        out = out.index_put((sel,), pooled)
+        out[sel] = pooled
     return out
+
+
+# torch.fx.symbolic_trace records these as single call_function nodes (as
+# torchvision does): their loops run over RoIs, whose number depends on the data.
+torch.fx.wrap("roi_pool")
+torch.fx.wrap("roi_align")
 
 
 class RoIPool(nn.Module):
     """:func:`roi_pool` as a module: ``forward(input, boxes) -> (K, C, oh, ow)``."""
 
-    def __init__(self, output_size: int | tuple[int, int], spatial_scale: float = 1.0) -> None:
+    def __init__(self, output_size: BroadcastingList2[int], spatial_scale: float = 1.0) -> None:
         super().__init__()
         self.output_size = _pair(output_size, "output_size")
         self.spatial_scale = spatial_scale
@@ -241,7 +265,7 @@ class RoIAlign(nn.Module):
 
     def __init__(
         self,
-        output_size: int | tuple[int, int],
+        output_size: BroadcastingList2[int],
         spatial_scale: float = 1.0,
         sampling_ratio: int = -1,
         aligned: bool = False,
