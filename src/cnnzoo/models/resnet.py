@@ -67,6 +67,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -204,22 +205,7 @@ class ResNet(ClassifierInterface, nn.Module):
         name: str = "resnet",
     ) -> None:
         super().__init__()
-        if block not in ("basic", "bottleneck"):
-            raise ValueError(f"block must be 'basic' or 'bottleneck'; got {block!r}")
-        if stem not in STEMS:
-            raise ValueError(f"stem must be one of {STEMS}; got {stem!r}")
-        if attention not in ATTENTIONS:
-            raise ValueError(f"attention must be None, 'se' or 'gc'; got {attention!r}")
-        if len(layers) != len(planes) or any(n < 1 for n in layers):
-            raise ValueError(
-                f"give one positive unit count per stage ({len(planes)} stages); got {list(layers)}"
-            )
-        if cardinality < 1 or base_width < 1:
-            raise ValueError(
-                f"cardinality and base_width must be positive; got {cardinality}, {base_width}"
-            )
-        if block == "basic" and (cardinality != 1 or selective_kernel):
-            raise ValueError("cardinality and selective_kernel apply to bottleneck units only")
+        _check_arguments(block, stem, attention, layers, planes, cardinality, base_width, selective_kernel, first_width_ratio)
         unit = check_unit(unit)
         shortcut = check_shortcut(shortcut)
         norm = partial(make_norm, check_norm(norm_layer))
@@ -227,93 +213,33 @@ class ResNet(ClassifierInterface, nn.Module):
         self.min_size = 4 if stem == "cifar" else 32
 
         # Stem. Every ordering keeps BN-ReLU after the stem conv; see the module docstring.
-        if stem == "imagenet":
-            self.conv1: nn.Module = nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False)
-        elif stem == "cifar":
-            self.conv1 = nn.Conv2d(in_chans, stem_width, 3, 1, 1, bias=False)
-        else:  # SENet-154: three 3×3 convs instead of the 7×7
-            half = stem_width // 2
-            self.conv1 = nn.Sequential(OrderedDict(
-                conv1=nn.Conv2d(in_chans, half, 3, 2, 1, bias=False),
-                bn1=norm(half), relu1=nn.ReLU(inplace=True),
-                conv2=nn.Conv2d(half, half, 3, 1, 1, bias=False),
-                bn2=norm(half), relu2=nn.ReLU(inplace=True),
-                conv3=nn.Conv2d(half, stem_width, 3, 1, 1, bias=False),
-            ))  # fmt: skip
+        self.conv1: nn.Module = _stem_conv(stem, in_chans, stem_width, norm)
         self.bn1 = norm(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool: nn.Module = nn.MaxPool2d(3, 2, 1) if stem != "cifar" else nn.Identity()
 
-        attn: Callable[[int], nn.Module] | None = None
-        if attention == "se":
-            attn = partial(SqueezeExcite, reduction=reduction)
-        elif attention == "gc":
-            attn = partial(GlobalContext, reduction=reduction)
-        all_stages = range(1, len(layers) + 1)
-        stages_with_attn = set(all_stages if attention_stages is None else attention_stages)
-        if not stages_with_attn <= set(all_stages):
-            raise ValueError(
-                f"attention_stages are 1-based stage numbers in 1..{len(layers)}; "
-                f"got {sorted(stages_with_attn)}"
-            )
-        if not 0 < first_width_ratio <= 1:
-            raise ValueError(f"first_width_ratio must be in (0, 1]; got {first_width_ratio}")
-        sk = (
-            (lambda i, o, s, g: SelectiveKernelConv(i, o, s, groups=g))
-            if selective_kernel
-            else None
-        )
+        attn = {"se": partial(SqueezeExcite, reduction=reduction), "gc": partial(GlobalContext, reduction=reduction)}.get(attention or "")
+        stages_with_attn = _attention_stages(attention_stages, len(layers))
+        sk = (lambda i, o, s, g: SelectiveKernelConv(i, o, s, groups=g)) if selective_kernel else None
         total = sum(layers)
-        survival = (
-            survival_probabilities(total, stochastic_depth, stochastic_depth_mode)
-            if stochastic_depth is not None
-            else [1.0] * total
-        )
+        no_drop = stochastic_depth is None
+        survival = [1.0] * total if no_drop else survival_probabilities(total, stochastic_depth, stochastic_depth_mode)
 
-        in_c, index = stem_width, 0
-        self.stage_names: list[str] = []
-        for i, (n, p) in enumerate(zip(layers, planes, strict=True)):
-            units = []
-            for j in range(n):
-                stride = 2 if (i > 0 and j == 0) else 1
-                common = dict(
-                    unit=unit,
-                    shortcut=shortcut,
-                    preact=index > 0,
-                    attention=attn if i + 1 in stages_with_attn else None,
-                    survival=survival[index],
-                    dropout=dropout,
-                    downsample_kernel=downsample_kernel,
-                    norm_layer=norm_layer,
-                    shortcut_variant=shortcut_variant,
-                    shortcut_scale=shortcut_scale,
-                    branch_scale=branch_scale,
-                    gate_bias=gate_bias,
-                )
-                if block == "basic":
-                    out_c = p
-                    units.append(BasicBlock(in_c, out_c, stride, **common))
-                else:
-                    out_c = p * expansion
-                    width = int(p * base_width / 64) * cardinality
-                    units.append(Bottleneck(
-                        in_c, out_c, stride, width=width, groups=cardinality,
-                        first_width=int(width * first_width_ratio),
-                        stride_on_3x3=stride_on_3x3, conv3x3=sk, **common,
-                    ))  # fmt: skip
-                in_c, index = out_c, index + 1
-            stage = f"layer{i + 1}"
-            self.add_module(stage, nn.Sequential(*units))
-            self.stage_names.append(stage)
-
-        if unit == "e":
-            self.final_act: nn.Module = nn.Sequential(
-                OrderedDict(bn=norm(in_c), relu=nn.ReLU(inplace=True))
-            )
-        elif unit == "d":
-            self.final_act = nn.ReLU(inplace=True)
+        common = dict(
+            unit=unit, shortcut=shortcut, dropout=dropout, downsample_kernel=downsample_kernel,
+            norm_layer=norm_layer, shortcut_variant=shortcut_variant, shortcut_scale=shortcut_scale,
+            branch_scale=branch_scale, gate_bias=gate_bias,
+        )  # fmt: skip
+        if block == "bottleneck":
+            make_unit = partial(
+                _bottleneck_unit, expansion=expansion, base_width=base_width, cardinality=cardinality,
+                first_width_ratio=first_width_ratio, stride_on_3x3=stride_on_3x3, conv3x3=sk, **common,
+            )  # fmt: skip
         else:
-            self.final_act = nn.Identity()
+            make_unit = partial(_basic_unit, **common)
+        in_c = self._add_stages(layers, planes, stem_width, make_unit, attn, stages_with_attn, survival)
+
+        self.final_act = _final_activation(unit, in_c, norm)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout: nn.Module = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.fc = nn.Linear(in_c, num_classes)
@@ -321,6 +247,26 @@ class ResNet(ClassifierInterface, nn.Module):
         self._init_weights(zero_init_residual)
         if weight_norm:
             apply_weight_norm(self)  # after the initialisation: g starts at each weight's norm
+
+    def _add_stages(
+        self, layers: Sequence[int], planes: Sequence[int], in_c: int, make_unit: Callable[..., nn.Module],
+        attn: Callable[[int], nn.Module] | None, stages_with_attn: set[int], survival: Sequence[float],
+    ) -> int:  # fmt: skip
+        """``layer1``, ``layer2``, …: stride 2 on each stage's first unit after the first; returns the width out."""
+        index = 0
+        self.stage_names: list[str] = []
+        for i, (n, p) in enumerate(zip(layers, planes, strict=True)):
+            units = []
+            for j in range(n):
+                unit, in_c = make_unit(
+                    in_c, p, 2 if (i > 0 and j == 0) else 1, preact=index > 0,
+                    attention=attn if i + 1 in stages_with_attn else None, survival=survival[index],
+                )  # fmt: skip
+                units.append(unit)
+                index += 1
+            self.stage_names.append(f"layer{i + 1}")
+            self.add_module(self.stage_names[-1], nn.Sequential(*units))
+        return in_c
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         for m in self.modules():
@@ -621,3 +567,69 @@ def wrn_cifar(depth: int = 28, widen_factor: int = 10, dropout: float = 0.0, **k
         [n, n, n], block="basic", planes=(16 * k, 32 * k, 64 * k), stem="cifar", stem_width=16,
         dropout=dropout, **kwargs,
     )  # fmt: skip
+
+
+def _check_arguments(
+    block: str, stem: str, attention: str | None, layers: Sequence[int], planes: Sequence[int],
+    cardinality: int, base_width: int, selective_kernel: bool, first_width_ratio: float,
+) -> None:  # fmt: skip
+    if block not in ("basic", "bottleneck"):
+        raise ValueError(f"block must be 'basic' or 'bottleneck'; got {block!r}")
+    if stem not in STEMS:
+        raise ValueError(f"stem must be one of {STEMS}; got {stem!r}")
+    if attention not in ATTENTIONS:
+        raise ValueError(f"attention must be None, 'se' or 'gc'; got {attention!r}")
+    if len(layers) != len(planes) or any(n < 1 for n in layers):
+        raise ValueError(f"give one positive unit count per stage ({len(planes)} stages); got {list(layers)}")
+    if cardinality < 1 or base_width < 1:
+        raise ValueError(f"cardinality and base_width must be positive; got {cardinality}, {base_width}")
+    if block == "basic" and (cardinality != 1 or selective_kernel):
+        raise ValueError("cardinality and selective_kernel apply to bottleneck units only")
+    if not 0 < first_width_ratio <= 1:
+        raise ValueError(f"first_width_ratio must be in (0, 1]; got {first_width_ratio}")
+
+
+def _attention_stages(attention_stages: Sequence[int] | None, num_stages: int) -> set[int]:
+    all_stages = set(range(1, num_stages + 1))
+    chosen = all_stages if attention_stages is None else set(attention_stages)
+    if not chosen <= all_stages:
+        raise ValueError(f"attention_stages are 1-based stage numbers in 1..{num_stages}; got {sorted(chosen)}")
+    return chosen
+
+
+def _stem_conv(stem: str, in_chans: int, stem_width: int, norm: Callable[[int], nn.Module]) -> nn.Module:
+    if stem == "imagenet":
+        return nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False)
+    if stem == "cifar":
+        return nn.Conv2d(in_chans, stem_width, 3, 1, 1, bias=False)
+    half = stem_width // 2  # SENet-154: three 3×3 convs instead of the 7×7
+    return nn.Sequential(OrderedDict(
+        conv1=nn.Conv2d(in_chans, half, 3, 2, 1, bias=False),
+        bn1=norm(half), relu1=nn.ReLU(inplace=True),
+        conv2=nn.Conv2d(half, half, 3, 1, 1, bias=False),
+        bn2=norm(half), relu2=nn.ReLU(inplace=True),
+        conv3=nn.Conv2d(half, stem_width, 3, 1, 1, bias=False),
+    ))  # fmt: skip
+
+
+def _final_activation(unit: str, channels: int, norm: Callable[[int], nn.Module]) -> nn.Module:
+    """After the last unit: BN-ReLU for full pre-activation (e), ReLU for (d), nothing otherwise."""
+    if unit == "e":
+        return nn.Sequential(OrderedDict(bn=norm(channels), relu=nn.ReLU(inplace=True)))
+    if unit == "d":
+        return nn.ReLU(inplace=True)
+    return nn.Identity()
+
+
+def _basic_unit(in_c: int, planes: int, stride: int, **kwargs: Any) -> tuple[nn.Module, int]:
+    return BasicBlock(in_c, planes, stride, **kwargs), planes
+
+
+def _bottleneck_unit(
+    in_c: int, planes: int, stride: int, *, expansion: int, base_width: int, cardinality: int,
+    first_width_ratio: float, **kwargs: Any,
+) -> tuple[nn.Module, int]:  # fmt: skip
+    width = int(planes * base_width / 64) * cardinality
+    out_c = planes * expansion
+    unit = Bottleneck(in_c, out_c, stride, width=width, groups=cardinality, first_width=int(width * first_width_ratio), **kwargs)
+    return unit, out_c
