@@ -60,10 +60,13 @@ RECIPES = {
         "epochs": 12,
     },
     "fcn8s": {
+        # At the canvas's 64 pixels FCN-8s's stride-8 scores cannot pass mean IU ~0.45; the
+        # canvases upsampled to 128 for the model (masks kept at 64) measured 0.786 after 7 epochs.
         "model_kwargs": {"width_mult": 0.0625, "batch_norm": True, "drop_rate": 0.0},
-        "batch_size": 16,
+        "image_size": 128,
+        "batch_size": 8,
         "lr": 1e-2,
-        "epochs": 4,
+        "epochs": 7,
     },
     # Many small steps at a high rate: what made the U-Net leave "all background".
     "*": {"batch_size": 8, "lr": 1e-2},

@@ -190,7 +190,7 @@ class TrainConfig:
     # Data: a validation split carved from the training set, a subset of classes, the image side.
     val_split: float = setting(0.0, "Fraction of the training set held out (per class, seeded) for validation.", min=0, below=1)
     classes: list[int] | None = setting(None, "Train on these classes only, e.g. 0,1,2,3,4 (relabelled 0..k-1).", min=0, check=_classes_problem, default_text="all")
-    image_size: int | None = setting(None, "folder:/csv: resize the shorter side to this and centre-crop a square.", min=1, max=16384, default_text="the data set's own; folder:/csv: the model's input size")
+    image_size: int | None = setting(None, "folder:/csv: resize the shorter side to this and centre-crop a square; data of a fixed smaller size (digits-seg): the model's input is resized up to this, the labels keep theirs.", min=1, max=16384, default_text="the data set's own; folder:/csv: the model's input size")
     # Loss and regularisation.
     loss: str = setting("auto", "Loss; auto: bce for multi-label data, else cross_entropy.", choices=("auto", *LOSSES))
     l1: float = setting(0.0, "L1 penalty λ·Σ|w| over conv and linear weights.", min=0)

@@ -206,6 +206,15 @@ def _min_size(module: nn.Module, name: str) -> int:
     return getattr(module, "min_size", None) or get_model_info(name).min_size or 1
 
 
+def _input_side(config: TrainConfig, data: DataBundle) -> int:
+    """``--image-size`` for a data set that keeps its own size (the embedded canvases, whose labels are drawn
+    at it): the model's input is resized up to it, the labels are not. 0 where the data took the size itself."""
+    h, w = data.image_size
+    if config.image_size is None or data.task == "detection" or max(h, w) >= config.image_size:
+        return 0
+    return config.image_size
+
+
 def _normalization(config: TrainConfig, data: DataBundle, train_set: Dataset, ckpt: Checkpoint | None, min_size: int) -> Normalization:
     """Mean and std of the training images (VGG §3.2), the crop the augmentation cuts, the model's input size."""
     if ckpt is not None:
@@ -222,7 +231,8 @@ def _normalization(config: TrainConfig, data: DataBundle, train_set: Dataset, ck
     h, w = data.image_size
     crop = train_crop(aug, (h, w))
     ch, cw = crop or (h, w)
-    size = (max(ch, min_size), max(cw, min_size))
+    side = _input_side(config, data)
+    size = (max(ch, min_size, side), max(cw, min_size, side))
     if data.task == "detection" and size != (ch, cw):  # boxes are in the data's pixels: the data's size is the model's input
         raise ConfigError("image_size", f"must be at least {min_size} for {config.model}, which detects at the data's own size; {data.name} images are {h}×{w}")
     pca = None
