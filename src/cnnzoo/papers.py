@@ -38,7 +38,7 @@ def _params(name: str) -> int:
         return sum(p.numel() for p in create(name).parameters())
 
 
-UNCOUNTED = "…"  # the "MACs (ours)" cell of papers_markdown(count_macs=False)
+UNCOUNTED = "…"  # our counts in papers_markdown(count=False)
 
 
 def _macs(info: ModelInfo, count: bool) -> str:
@@ -54,7 +54,7 @@ def _macs(info: ModelInfo, count: bool) -> str:
     return f"{macs / 1e9:.3f}G"
 
 
-def _row(name: str, count_macs: bool) -> str:
+def _row(name: str, count: bool) -> str:
     info = get_model_info(name)
     cells = [
         f"`{name}`",
@@ -62,9 +62,9 @@ def _row(name: str, count_macs: bool) -> str:
         info.table or "—",
         "×".join(map(str, info.input_size)),
         info.params.text if info.params else "—",
-        f"{_params(name):,}",
+        f"{_params(name):,}" if count else UNCOUNTED,
         info.macs.text if info.macs else "—",
-        _macs(info, count_macs),
+        _macs(info, count),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -78,7 +78,7 @@ def _notes(names: list[str]) -> str:
     return "\n## Models without a printed count\n\n" + "\n".join(lines) + "\n" if lines else ""
 
 
-def papers_markdown(count_macs: bool = True) -> str:
-    """The whole of ``docs/papers.md``; ``count_macs=False`` leaves our MACs uncounted (:data:`UNCOUNTED`)."""
+def papers_markdown(count: bool = True) -> str:
+    """The whole of ``docs/papers.md``; ``count=False`` leaves our parameters and MACs uncounted (:data:`UNCOUNTED`)."""
     names = list_models()
-    return _HEADER + "\n".join(_row(n, count_macs) for n in names) + "\n" + _notes(names)
+    return _HEADER + "\n".join(_row(n, count) for n in names) + "\n" + _notes(names)

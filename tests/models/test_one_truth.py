@@ -10,6 +10,7 @@ or a path that added some, would show here as a different parameter list.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +24,12 @@ from cnnzoo.train.config import TrainConfig
 from cnnzoo.train.setup import _model_kwargs
 
 NAMES = cnnzoo.list_models()
+# docs/papers.md's rows by model: its "params (ours)" column must be the count create() gives.
+PAPERS_ROWS = {
+    row.split("|")[1].strip().strip("`"): row
+    for row in (Path(__file__).resolve().parents[2] / "docs" / "papers.md").read_text(encoding="utf-8").splitlines()
+    if row.startswith("| `")
+}
 
 
 def _meta(name: str, **kwargs) -> nn.Module:
@@ -45,6 +52,7 @@ def test_list_create_analyze_and_training_build_one_network(name):
     c, s = info.input_size[0], info.min_size or 32
     size = info.test_size or (c, s, s)
     assert cnnzoo.analyze(name, size).params == n, f"{name}: analyze(name) counts another network"
+    assert PAPERS_ROWS[name].split("|")[6].strip() == f"{n:,}", f"{name}: docs/papers.md shows another count"
 
     # Training builds create(model, **_model_kwargs(config, data)): the data decide
     # num_classes and in_chans, and nothing else may be added on the way.
