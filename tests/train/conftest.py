@@ -33,3 +33,32 @@ def quick():
         return TrainConfig(**(base | kw))
 
     return make
+
+
+@pytest.fixture
+def unet_run():
+    """Writes a tiny U-Net digits-seg checkpoint (``padding`` as given) into a directory; returns the model.
+
+    ``prepare(model)``, if given, sets weights before the checkpoint is written.
+    """
+    import torch
+
+    import cnnzoo
+    from cnnzoo.train.checkpoint import save_checkpoint
+    from cnnzoo.train.meta import CheckpointMeta, Normalization
+
+    def make(run_dir: Path, padding: bool, prepare=None):
+        kwargs = {"num_classes": 11, "in_chans": 1, "padding": padding, "base_width": 2}
+        meta = CheckpointMeta(
+            model="unet", model_kwargs=kwargs, task="segmentation", data="digits-seg", data_name="digits-seg",
+            num_classes=11, class_names=["background"] + [str(d) for d in range(10)], in_chans=1,
+            normalize=Normalization(mean=[0.1], std=[0.3], size=[64, 64]),
+        )  # fmt: skip
+        model = cnnzoo.create("unet", **kwargs)
+        if prepare is not None:
+            with torch.no_grad():
+                prepare(model)
+        save_checkpoint(run_dir / "checkpoint-last", model, meta)
+        return model
+
+    return make

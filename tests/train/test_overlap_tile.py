@@ -54,23 +54,13 @@ def test_stitched_tiles_equal_the_network_on_the_whole_mirrored_image(h, w, tile
     assert torch.allclose(out, reference, atol=1e-5)
 
 
-def test_predict_segments_any_size_with_the_valid_unet(tmp_path):
+def test_predict_segments_any_size_with_the_valid_unet(tmp_path, unet_run):
     from PIL import Image
     from typer.testing import CliRunner
 
-    import cnnzoo
     from cnnzoo.cli import app
-    from cnnzoo.train.checkpoint import save_checkpoint
-    from cnnzoo.train.meta import CheckpointMeta, Normalization
 
-    kwargs = {"num_classes": 11, "in_chans": 1, "padding": False, "base_width": 2}
-    meta = CheckpointMeta(
-        model="unet", model_kwargs=kwargs, task="segmentation", data="digits-seg", data_name="digits-seg",
-        num_classes=11, class_names=["background"] + [str(d) for d in range(10)], in_chans=1,
-        normalize=Normalization(mean=[0.1], std=[0.3], size=[64, 64]),
-    )  # fmt: skip
-    model = cnnzoo.create("unet", **kwargs)
-    save_checkpoint(tmp_path / "checkpoint-last", model, meta)
+    unet_run(tmp_path, padding=False)
     image = tmp_path / "small.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (30, 45), dtype=np.uint8)).save(image)  # far below 188
     r = CliRunner().invoke(app, ["predict", str(tmp_path), str(image), "--out", str(tmp_path / "pred")])

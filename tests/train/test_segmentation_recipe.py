@@ -84,27 +84,18 @@ def test_segmentation_task_augments_jointly_and_refuses_crops_it_cannot_replay()
         task.augment_batch(build_augment("cifar", torch.Generator(), in_chans=1, image_size=(32, 32)), x, mask)
 
 
-def test_predict_writes_a_palette_mask_and_an_overlay(tmp_path):
+def test_predict_writes_a_palette_mask_and_an_overlay(tmp_path, unet_run):
     import numpy as np
     from PIL import Image
     from typer.testing import CliRunner
 
-    import cnnzoo
     from cnnzoo.cli import app
-    from cnnzoo.train.checkpoint import save_checkpoint
-    from cnnzoo.train.meta import CheckpointMeta, Normalization
 
-    kwargs = {"num_classes": 11, "in_chans": 1, "padding": True, "base_width": 2}
-    meta = CheckpointMeta(
-        model="unet", model_kwargs=kwargs, task="segmentation", data="digits-seg", data_name="digits-seg",
-        num_classes=11, class_names=["background"] + [str(d) for d in range(10)], in_chans=1,
-        normalize=Normalization(mean=[0.1], std=[0.3], size=[64, 64]),
-    )  # fmt: skip
-    model = cnnzoo.create("unet", **kwargs)
-    with torch.no_grad():
+    def predict_class_4(model):  # class 4 ("3") everywhere
         model.head.weight.zero_()
-        model.head.bias.copy_(torch.arange(11.0) == 4)  # predicts class 4 ("3") everywhere
-    save_checkpoint(tmp_path / "checkpoint-last", model, meta)
+        model.head.bias.copy_(torch.arange(11.0) == 4)
+
+    unet_run(tmp_path, padding=True, prepare=predict_class_4)
     image = tmp_path / "canvas.png"
     Image.fromarray(np.full((40, 56), 200, np.uint8)).save(image)  # any size, not the training 64×64
     r = CliRunner().invoke(app, ["predict", str(tmp_path), str(image), "--out", str(tmp_path / "pred")])
