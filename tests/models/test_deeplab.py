@@ -99,3 +99,15 @@ def test_small_configurations_train_on_a_cpu():
         assert _params(model) < 13e6
     with pytest.raises(ValueError, match="fov must be one of"):
         DeepLabV1("huge")
+
+
+def test_v3_classifier_starts_as_the_authors_or_as_pytorch():
+    torch.manual_seed(0)
+    authors = DeepLabV3(num_classes=11, in_chans=1, backbone="resnet18", width_mult=0.25, aspp_maps=64).classifier
+    assert abs(authors.weight.std().item() - 0.01) < 2e-3  # 704 draws of N(0, 0.01²)
+    assert not authors.bias.any()
+    default = DeepLabV3(num_classes=11, in_chans=1, backbone="resnet18", width_mult=0.25, aspp_maps=64, classifier_std=None).classifier
+    bound = 1 / 64**0.5  # PyTorch's default: U(±1/√fan_in) for weight and bias, fan_in = 64 maps
+    assert default.weight.abs().max().item() <= bound
+    assert default.weight.std().item() > 3 * 0.01  # U(±b) has std b/√3 ≈ 0.072
+    assert default.bias.abs().max().item() <= bound and default.bias.any()
