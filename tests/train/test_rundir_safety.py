@@ -63,6 +63,25 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_directory(tmp_path, h
     assert json.loads((tmp_path / "run" / ".lock").read_text())["pid"] == holder.pid
 
 
+def test_check_refuses_as_open_would_and_changes_nothing(tmp_path, holder):
+    run = tmp_path / "run"
+    before = (run / ".lock").read_text()
+    with pytest.raises(RunDirLocked, match=f"pid {holder.pid}"):
+        RunDirectory.check(run, "resume")
+    assert (run / ".lock").read_text() == before  # the holder's record is left as it was
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    with pytest.raises(RunDirError, match="not empty"):
+        RunDirectory.check(used, "new")
+    RunDirectory.check(used, "overwrite")  # allowed, and nothing is cleared or locked
+    assert (used / "metrics.jsonl").exists() and not (used / ".lock").exists()
+    RunDirectory.check(tmp_path / "absent", "new")
+    assert not (tmp_path / "absent").exists()
+    with pytest.raises(RunDirError, match="no such run directory"):
+        RunDirectory.check(tmp_path / "absent", "resume")
+
+
 def test_a_sigkilled_holder_does_not_block_the_next_run(tmp_path, holder):
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()

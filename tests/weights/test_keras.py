@@ -27,7 +27,7 @@ def _array(name: str, shape: tuple[int, ...]) -> np.ndarray:
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     if name.endswith("moving_variance:0"):
         return rng.uniform(0.5, 1.5, shape).astype(np.float32)
-    return (rng.standard_normal(shape) / np.sqrt(max(1, int(np.prod(shape[:-1]))))).astype(np.float32)
+    return rng.standard_normal(shape, dtype=np.float32) / np.float32(np.sqrt(max(1, int(np.prod(shape[:-1])))))
 
 
 def _write_h5(path, layers: dict[str, dict[str, tuple[int, ...]]]) -> dict[str, list[np.ndarray]]:
@@ -134,13 +134,13 @@ def test_keras_vgg16_imports_with_fc1_columns_in_torch_order(tmp_path):
     written = _write_h5(path, layers)
     model = cnnzoo.create("vgg16", weights=str(path))
     sd = model.state_dict()
-    torch.testing.assert_close(sd["features.conv1_1.weight"], torch.tensor(written["block1_conv1"][0]).permute(3, 2, 0, 1).flip(1))
-    torch.testing.assert_close(sd["features.conv5_3.bias"], torch.tensor(written["block5_conv3"][1]))
+    assert torch.equal(sd["features.conv1_1.weight"], torch.tensor(written["block1_conv1"][0]).permute(3, 2, 0, 1).flip(1))
+    assert torch.equal(sd["features.conv5_3.bias"], torch.tensor(written["block5_conv3"][1]))
     # torch's flatten index j = c*49 + h*7 + w reads Keras's row (h*7 + w)*512 + c
     c, h, w = np.meshgrid(np.arange(512), np.arange(7), np.arange(7), indexing="ij")
     rows = ((h * 7 + w) * 512 + c).reshape(-1)
-    torch.testing.assert_close(sd["classifier.fc6.weight"], torch.tensor(written["fc1"][0][rows].T))
-    torch.testing.assert_close(sd["classifier.fc8.weight"], torch.tensor(written["predictions"][0].T))
+    assert torch.equal(sd["classifier.fc6.weight"], torch.from_numpy(written["fc1"][0][rows].T))  # a copy: exact
+    assert torch.equal(sd["classifier.fc8.weight"], torch.from_numpy(written["predictions"][0].T))
 
 
 def test_keras_files_of_other_models_are_refused(tmp_path):

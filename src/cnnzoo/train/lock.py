@@ -59,14 +59,15 @@ def _describe_holder(fd: int) -> str:
 class DirLock:
     """An exclusive, non-blocking lock on ``directory``; released by :meth:`release` or garbage collection."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, probe: bool = False) -> None:
+        """``probe``: only raise if another process holds the lock; take it for a moment and write nothing."""
         self.path = Path(directory) / LOCK_NAME
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = os.open(self.path, (os.O_RDONLY if probe else os.O_RDWR | os.O_CREAT) | os.O_CLOEXEC, 0o666)
         except OSError as e:
             raise RunDirError(f"cannot create the lock file {self.path}: {e.strerror or e}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if probe else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as e:
             holder = _describe_holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
             os.close(fd)
@@ -76,6 +77,11 @@ class DirLock:
                 f"run directory {self.path.parent} is in use by {holder}; "
                 "only one run may write to it: wait for that one to end or stop it"
             ) from None
+        if probe:
+            os.close(fd)  # closing the descriptor drops the shared lock
+            self._finalizer = weakref.finalize(self, int)
+            self._finalizer()  # a probe holds nothing
+            return
         # Who holds the lock is only for messages: a full disk must not stop the run here.
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)

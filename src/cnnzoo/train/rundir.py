@@ -100,6 +100,23 @@ class RunDirectory:
         """Lock and prepare ``path`` for a run in ``mode`` ("new", "resume" or "overwrite")."""
         return cls(path, mode, resume_hint=resume_hint)
 
+    @classmethod
+    def check(cls, path: str | os.PathLike[str], mode: str = "new", *, resume_hint: bool = True) -> None:
+        """Raise what :meth:`open` would raise for ``path`` in ``mode`` now, creating and changing nothing.
+
+        Set-up calls it before it builds the model and the optimizer, so a
+        refused directory is refused at once; :meth:`open` checks again under the lock.
+        """
+        probe = cls.__new__(cls)
+        probe.path = Path(path).expanduser()
+        if mode == "resume" and not probe.path.is_dir():
+            raise RunDirError(f"--resume {probe.path}: no such run directory")
+        if not probe.path.is_dir():
+            return
+        probe._check_mode(mode, resume_hint)
+        if (probe.path / LOCK_NAME).exists():
+            DirLock(probe.path, probe=True)
+
     @property
     def dir(self) -> Path:  # the name RunLogger used
         return self.path

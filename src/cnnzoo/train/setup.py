@@ -65,6 +65,7 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
     )  # fmt: skip
     # The data's recipe fills settings left at their defaults; a resumed config already holds it.
     config, recipe = apply_recipe(config, data.meta.get("recipe")) if ckpt is None else (config, _saved_recipe(config))
+    _open_run_dir(config, data, dist, resumed=ckpt is not None, check_only=True)  # a refused --out fails before the model is built
     _check_model_fits_data(config, data)
     _check_memory(config, device, _model_kwargs(config, data), (data.in_chans, *data.image_size))
     train_set = data.train if config.limit_train is None else Subset(data.train, range(min(config.limit_train, len(data.train))))
@@ -299,11 +300,14 @@ def _meta(config: TrainConfig, data: DataBundle, module: nn.Module, task: str, n
     )  # fmt: skip
 
 
-def _open_run_dir(config: TrainConfig, data: DataBundle, dist: D.DistInfo, *, resumed: bool) -> RunDirectory | None:
+def _open_run_dir(config: TrainConfig, data: DataBundle, dist: D.DistInfo, *, resumed: bool, check_only: bool = False) -> RunDirectory | None:
     if not dist.is_main:
         return None
     out = Path(config.out or f"runs/{config.model}-{data.name}").expanduser()
     mode = "resume" if resumed else ("overwrite" if config.overwrite else "new")
+    if check_only:
+        RunDirectory.check(out, mode)
+        return None
     return RunDirectory.open(out, mode)
 
 
