@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -14,7 +14,7 @@ from torch.overrides import TorchFunctionMode
 
 from cnnzoo.analysis import receptive_field as rfm
 from cnnzoo.analysis.memory import SavedTensorMeter
-from cnnzoo.analysis.report import AnalysisReport, ReceptiveField
+from cnnzoo.analysis.report import AnalysisReport
 from cnnzoo.analysis.trace import _RF, Tracer, _tensors
 
 __all__ = ["analyze", "parse_input_size"]
@@ -83,39 +83,7 @@ def analyze(
         >>> r.params, r.macs
         (61706, 416520)
     """
-    name: str
-    if isinstance(model, str):
-        from cnnzoo.registry import create, get_model_info
-
-        info = get_model_info(model)
-        name = model
-        kwargs = dict(model_kwargs)
-        if input_size is None:
-            input_size = info.input_size
-        module = _build_on_meta(create, model, kwargs)
-
-        def build_real() -> nn.Module:
-            return create(name, **kwargs)
-
-    elif isinstance(model, nn.Module):
-        if model_kwargs:
-            raise TypeError(f"unexpected keyword arguments {sorted(model_kwargs)} for a module")
-        module = model
-        name = _model_name(model)
-
-        def build_real() -> nn.Module:
-            if any(t.is_meta for t in _state(model)):
-                real = copy.deepcopy(model).to_empty(device="cpu")
-                for t in _state(real):
-                    if t.is_floating_point():
-                        t.data.zero_()
-                return real
-            return model
-
-    else:
-        raise TypeError(
-            f"analyze() takes an nn.Module or a registered model name; got {type(model).__name__}"
-        )
+    module, name, input_size, build_real = _resolve(model, input_size, model_kwargs)
     if input_size is None:
         raise ValueError("input_size is required for a module, e.g. analyze(model, (3, 224, 224))")
     size = parse_input_size(input_size)
@@ -139,6 +107,37 @@ def analyze(
     report.fallback = f"real forward on the CPU (the meta-tensor pass failed: {reason})"
     report.warnings.insert(0, f"fallback: {report.fallback}")
     return report
+
+
+def _resolve(
+    model: nn.Module | str, input_size: Sequence[int] | None, model_kwargs: dict[str, Any]
+) -> tuple[nn.Module, str, Sequence[int] | None, Callable[[], nn.Module]]:
+    """The module to trace (a name built on meta), its name, the input size, and how to build it for real."""
+    if isinstance(model, str):
+        from cnnzoo.registry import create, get_model_info
+
+        info = get_model_info(model)
+        kwargs = dict(model_kwargs)
+        module = _build_on_meta(create, model, kwargs)
+        return module, model, info.input_size if input_size is None else input_size, lambda: create(model, **kwargs)
+    if isinstance(model, nn.Module):
+        if model_kwargs:
+            raise TypeError(f"unexpected keyword arguments {sorted(model_kwargs)} for a module")
+        return model, _model_name(model), input_size, lambda: _real_copy(model)
+    raise TypeError(
+        f"analyze() takes an nn.Module or a registered model name; got {type(model).__name__}"
+    )
+
+
+def _real_copy(model: nn.Module) -> nn.Module:
+    """``model`` itself, or a CPU copy filled with zeros where it lives on the meta device."""
+    if not any(t.is_meta for t in _state(model)):
+        return model
+    real = copy.deepcopy(model).to_empty(device="cpu")
+    for t in _state(real):
+        if t.is_floating_point():
+            t.data.zero_()
+    return real
 
 
 @contextlib.contextmanager
@@ -194,69 +193,100 @@ def _state(model: nn.Module) -> list[Tensor]:
     return [*model.parameters(), *model.buffers()]
 
 
+class _StandIns:
+    """One pass over the modules, undone by :meth:`restore`.
+
+    It counts parameters (each once), switches every module to inference mode
+    (the papers count without auxiliary heads and dropout) and, for a real
+    model on the meta pass, puts meta stand-ins in place of its weights so
+    that nothing is computed and nothing real is touched. (This is what
+    ``torch.func.functional_call`` does, at a fraction of its cost.)
+    """
+
+    def __init__(self, named: list[tuple[str, nn.Module]], meta: bool) -> None:
+        self.params = self.trainable = 0
+        self.dtype: torch.dtype | None = None
+        self._swapped: list[tuple[dict[str, Any], str, Tensor]] = []
+        self._modes = [(m, m.training) for _, m in named]
+        stand_ins: dict[int, Tensor] = {}
+        for _, m in named:
+            m.__dict__["training"] = False  # skips Module.__setattr__
+            for store, is_param in ((m._parameters, True), (m._buffers, False)):
+                for key, t in store.items():
+                    if t is None:
+                        continue
+                    stand = stand_ins.get(id(t))
+                    if stand is None:
+                        stand = stand_ins[id(t)] = self._first_sight(t, is_param, meta)
+                    if stand is not t:
+                        self._swapped.append((store, key, t))
+                        store[key] = stand
+        self.weights = list(stand_ins.values())
+
+    def _first_sight(self, t: Tensor, is_param: bool, meta: bool) -> Tensor:
+        """Count ``t`` and return what stands in for it during the pass."""
+        if is_param:
+            self.params += t.numel()
+            self.trainable += t.numel() if t.requires_grad else 0
+            if self.dtype is None and t.is_floating_point():
+                self.dtype = t.dtype
+        if not meta or t.is_meta:
+            return t
+        stand = torch.empty(t.shape, dtype=t.dtype, device=_META)
+        return stand.requires_grad_(t.requires_grad)
+
+    def restore(self) -> None:
+        for store, key, t in self._swapped:
+            store[key] = t
+        for m, training in self._modes:
+            m.__dict__["training"] = training
+
+
+_META = torch.device("meta")  # parsed once, not per weight
+
+
 def _trace(
     model: nn.Module, name: str, size: tuple[int, ...], batch_size: int, meta: bool
 ) -> AnalysisReport:
-    device = "meta" if meta else "cpu"
-    # One pass over the modules: count parameters (each once), switch to
-    # inference mode (the papers count without auxiliary heads and dropout),
-    # and, for a real model on the meta pass, put meta stand-ins in place of
-    # its weights so that nothing is computed and nothing real is touched.
-    # Everything is restored afterwards. (This is what
-    # torch.func.functional_call does, at a fraction of its cost.)
-    n_params = n_train = 0
-    dtype: torch.dtype | None = None
-    meta_device = torch.device("meta")  # parsed once, not per weight
-    stand_ins: dict[int, Tensor] = {}
-    swapped: list[tuple[dict[str, Any], str, Tensor]] = []
-    modes: list[tuple[nn.Module, bool]] = []
     named = list(model.named_modules())
-    for _, m in named:
-        modes.append((m, m.training))
-        m.__dict__["training"] = False  # skips Module.__setattr__
-        for store, is_param in ((m._parameters, True), (m._buffers, False)):
-            for key, t in store.items():
-                if t is None:
-                    continue
-                stand = stand_ins.get(id(t))
-                if stand is None:
-                    if is_param:
-                        n_params += t.numel()
-                        n_train += t.numel() if t.requires_grad else 0
-                        if dtype is None and t.is_floating_point():
-                            dtype = t.dtype
-                    stand = t
-                    if meta and not t.is_meta:
-                        stand = torch.empty(t.shape, dtype=t.dtype, device=meta_device)
-                        stand.requires_grad_(t.requires_grad)
-                    stand_ins[id(t)] = stand
-                if stand is not t:
-                    swapped.append((store, key, t))
-                    store[key] = stand
-    dtype = dtype or torch.float32
-    weights = list(stand_ins.values())
-
-    x = torch.zeros(batch_size, *size, dtype=dtype, device=device)
+    state = _StandIns(named, meta)
+    dtype = state.dtype or torch.float32
+    x = torch.zeros(batch_size, *size, dtype=dtype, device="meta" if meta else "cpu")
     setattr(x, _RF, rfm.identity(len(size) - 1))
     try:
         tracer = Tracer(model, len(size) - 1, named)
-        meter = SavedTensorMeter(exclude=weights)
+        meter = SavedTensorMeter(exclude=state.weights)
         try:
             with torch.enable_grad(), meter, tracer:
                 out = model(x)
         finally:
             tracer.remove_hooks()
     finally:
-        for store, key, t in swapped:
-            store[key] = t
-        for m, training in modes:
-            m.__dict__["training"] = training
-
+        state.restore()
     rows = tracer.rows
-    root = rows[0]
-    layers = rows[1:] if root.kind == "container" else rows
+    layers = rows[1:] if rows[0].kind == "container" else rows
     outs = list(_tensors(out))
-    rf: ReceptiveField | None = getattr(outs[0], _RF, None) if outs else None
+    return AnalysisReport(
+        model=name,
+        input_size=size,
+        batch_size=batch_size,
+        layers=layers,
+        params=state.params,
+        trainable_params=state.trainable,
+        macs=rows[0].macs,
+        other_ops=rows[0].other_ops,
+        activation_bytes=sum(r.activation_bytes for r in layers if r.kind != "container"),
+        training_bytes=meter.bytes,
+        receptive_field=getattr(outs[0], _RF, None) if outs else None,
+        output_shapes=[tuple(t.shape) for t in outs],
+        unknown_ops=dict(tracer.unknown),
+        warnings=_warnings(tracer),
+        dtype_bytes=torch.empty((), dtype=dtype).element_size(),
+    )
+
+
+def _warnings(tracer: Tracer) -> list[str]:
+    """The tracer's warnings, then the ops it could not count and those it ran for real."""
     warnings = list(tracer.warnings)
     if tracer.unknown:
         warnings.append(
@@ -268,20 +298,4 @@ def _trace(
             "ops without a meta kernel, run once on zeros on the CPU: "
             + ", ".join(tracer.fallback_ops)
         )
-    return AnalysisReport(
-        model=name,
-        input_size=size,
-        batch_size=batch_size,
-        layers=layers,
-        params=n_params,
-        trainable_params=n_train,
-        macs=root.macs,
-        other_ops=root.other_ops,
-        activation_bytes=sum(r.activation_bytes for r in layers if r.kind != "container"),
-        training_bytes=meter.bytes,
-        receptive_field=rf,
-        output_shapes=[tuple(t.shape) for t in outs],
-        unknown_ops=dict(tracer.unknown),
-        warnings=warnings,
-        dtype_bytes=torch.empty((), dtype=dtype).element_size(),
-    )
+    return warnings
