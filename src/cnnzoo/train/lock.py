@@ -65,7 +65,7 @@ class DirLock:
         try:
             fd = os.open(self.path, (os.O_RDONLY if probe else os.O_RDWR | os.O_CREAT) | os.O_CLOEXEC, 0o666)
         except OSError as e:
-            raise RunDirError(f"cannot create the lock file {self.path}: {e.strerror or e}") from None
+            raise RunDirError(f"cannot {'open' if probe else 'create'} the lock file {self.path}: {e.strerror or e}") from None
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if probe else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError as e:

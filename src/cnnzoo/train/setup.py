@@ -65,7 +65,8 @@ def setup(config: TrainConfig, dist: D.DistInfo | None = None) -> Run:
     )  # fmt: skip
     # The data's recipe fills settings left at their defaults; a resumed config already holds it.
     config, recipe = apply_recipe(config, data.meta.get("recipe")) if ckpt is None else (config, _saved_recipe(config))
-    _open_run_dir(config, data, dist, resumed=ckpt is not None, check_only=True)  # a refused --out fails before the model is built
+    if dist.is_main:  # a refused --out fails here, before the model and the optimizer are built
+        RunDirectory.check(*_run_dir_target(config, data, resumed=ckpt is not None))
     _check_model_fits_data(config, data)
     _check_memory(config, device, _model_kwargs(config, data), (data.in_chans, *data.image_size))
     train_set = data.train if config.limit_train is None else Subset(data.train, range(min(config.limit_train, len(data.train))))
@@ -300,15 +301,14 @@ def _meta(config: TrainConfig, data: DataBundle, module: nn.Module, task: str, n
     )  # fmt: skip
 
 
-def _open_run_dir(config: TrainConfig, data: DataBundle, dist: D.DistInfo, *, resumed: bool, check_only: bool = False) -> RunDirectory | None:
-    if not dist.is_main:
-        return None
+def _run_dir_target(config: TrainConfig, data: DataBundle, *, resumed: bool) -> tuple[Path, str]:
+    """The run directory and the mode it is opened in."""
     out = Path(config.out or f"runs/{config.model}-{data.name}").expanduser()
-    mode = "resume" if resumed else ("overwrite" if config.overwrite else "new")
-    if check_only:
-        RunDirectory.check(out, mode)
-        return None
-    return RunDirectory.open(out, mode)
+    return out, "resume" if resumed else ("overwrite" if config.overwrite else "new")
+
+
+def _open_run_dir(config: TrainConfig, data: DataBundle, dist: D.DistInfo, *, resumed: bool) -> RunDirectory | None:
+    return RunDirectory.open(*_run_dir_target(config, data, resumed=resumed)) if dist.is_main else None
 
 
 def _wrap(module: nn.Module, config: TrainConfig, dist: D.DistInfo, device: torch.device) -> nn.Module:
